@@ -1,0 +1,1 @@
+"""Models of the groups app; none yet: its issue is still open."""

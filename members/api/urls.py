@@ -1,0 +1,7 @@
+"""Routes of the members API under /api/v1/."""
+
+from rest_framework.routers import SimpleRouter
+
+router = SimpleRouter()
+
+urlpatterns = router.urls

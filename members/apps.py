@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MembersConfig(AppConfig):
+    """The core: stores, guides, members and their identities, tags, orders, benefits, events."""
+
+    name = "members"
+    verbose_name = _("Members")

@@ -1,0 +1,278 @@
+"""Member benefits: the points ledger and coupons."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.choices import CouponStatus, MemberStatus, OrderStatus, PointsKind
+from members.events import EventKind, event_record, events_record_bulk
+from members.models import Coupon, CouponTemplate, Member, Order, PointsEntry
+
+# Coupon codes avoid look-alike characters (0/O, 1/I/L) so cashiers can type them.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 10
+
+
+def _lock(member: Member) -> Member:
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.status != MemberStatus.ACTIVE:
+        raise ValidationError({"member": [_("This member was merged or erased.")]})
+    return locked
+
+
+def _entry(member: Member, *, kind: str, delta: int, reason: str, **extra) -> PointsEntry:
+    member.points_balance += delta
+    member.save(update_fields=["points_balance", "updated_at"])
+    entry = PointsEntry.objects.create(
+        member=member,
+        kind=kind,
+        delta=delta,
+        balance_after=member.points_balance,
+        reason=reason[:100],
+        **extra,
+    )
+    event_record(
+        member=member,
+        kind=EventKind.POINTS_CHANGED,
+        data={"kind": kind, "delta": delta, "balance": member.points_balance, "reason": reason},
+    )
+    return entry
+
+
+@transaction.atomic
+def points_earn(
+    *, member: Member, points: int, reason: str, order: Order | None = None, valid_days=None
+) -> PointsEntry:
+    """Credit ``points``; they lapse after ``valid_days`` (settings.SCRM_POINTS_VALID_DAYS)."""
+    if not isinstance(points, int) or points <= 0:
+        raise ValidationError({"points": [_("Points to earn must be a positive whole number.")]})
+    member = _lock(member)
+    days = (
+        valid_days if valid_days is not None else getattr(settings, "SCRM_POINTS_VALID_DAYS", 365)
+    )
+    return _entry(
+        member,
+        kind=PointsKind.EARN,
+        delta=points,
+        reason=reason,
+        order=order,
+        remaining=points,
+        expires_at=timezone.now() + timedelta(days=days) if days else None,
+    )
+
+
+def _consume(member: Member, points: int) -> None:
+    """Take ``points`` from the member's unspent earnings, oldest expiry first."""
+    left = points
+    lots = (
+        PointsEntry.objects.select_for_update()
+        .filter(member=member, remaining__gt=0)
+        .order_by(F("expires_at").asc(nulls_last=True), "pk")
+    )
+    for lot in lots:
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        lot.save(update_fields=["remaining"])
+        left -= take
+        if left == 0:
+            break
+
+
+@transaction.atomic
+def points_spend(*, member: Member, points: int, reason: str) -> PointsEntry:
+    """Debit ``points``; refused when the balance is short (it never goes below zero)."""
+    if not isinstance(points, int) or points <= 0:
+        raise ValidationError({"points": [_("Points to spend must be a positive whole number.")]})
+    member = _lock(member)
+    if member.points_balance < points:
+        raise ValidationError(
+            {"points": [_("Only %(n)d points available.") % {"n": member.points_balance}]},
+            code="insufficient_points",
+        )
+    _consume(member, points)
+    return _entry(member, kind=PointsKind.SPEND, delta=-points, reason=reason)
+
+
+@transaction.atomic
+def points_adjust(*, member: Member, points: int, reason: str) -> PointsEntry:
+    """An operator's correction, up or down; a reason is required and the balance stays >= 0."""
+    if not reason.strip():
+        raise ValidationError({"reason": [_("Say why the points are adjusted.")]})
+    if points > 0:
+        member = _lock(member)
+        return _entry(member, kind=PointsKind.ADJUST, delta=points, reason=reason, remaining=points)
+    if points == 0:
+        raise ValidationError({"points": [_("Adjust by a non-zero number of points.")]})
+    member = _lock(member)
+    if member.points_balance < -points:
+        raise ValidationError(
+            {"points": [_("Only %(n)d points available.") % {"n": member.points_balance}]}
+        )
+    _consume(member, -points)
+    return _entry(member, kind=PointsKind.ADJUST, delta=points, reason=reason)
+
+
+def points_revoke_for_order(*, order: Order) -> PointsEntry | None:
+    """Take back what ``order`` earned, capped at the current balance (never below zero)."""
+    earned = sum(
+        PointsEntry.objects.filter(order=order, kind=PointsKind.EARN).values_list(
+            "delta", flat=True
+        )
+    )
+    if not earned:
+        return None
+    member = _lock(order.member)
+    take = min(earned, member.points_balance)
+    if take <= 0:
+        return None
+    _consume(member, take)
+    return _entry(
+        member,
+        kind=PointsKind.ADJUST,
+        delta=-take,
+        reason=_("Refund of order %s") % order.external_id,
+        order=order,
+    )
+
+
+def points_expire_due(*, now=None, batch: int = 1000) -> int:
+    """Expire earned points past their date, a batch of lots per transaction; returns lots done."""
+    now = now or timezone.now()
+    done = 0
+    while True:
+        with transaction.atomic():
+            lots = list(
+                PointsEntry.objects.select_for_update()
+                .filter(remaining__gt=0, expires_at__lte=now)
+                .order_by("pk")[:batch]
+            )
+            if not lots:
+                return done
+            per_member: dict[int, int] = {}
+            for lot in lots:
+                per_member[lot.member_id] = per_member.get(lot.member_id, 0) + lot.remaining
+            PointsEntry.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
+            members = Member.objects.select_for_update().filter(pk__in=per_member).order_by("pk")
+            rows = []
+            for member in members:
+                lapsed = min(per_member[member.pk], member.points_balance)
+                if lapsed <= 0:
+                    continue
+                member.points_balance -= lapsed
+                rows.append(
+                    PointsEntry(
+                        member=member,
+                        kind=PointsKind.EXPIRE,
+                        delta=-lapsed,
+                        balance_after=member.points_balance,
+                        reason=_("Points expired"),
+                    )
+                )
+            Member.objects.bulk_update(members, ["points_balance"], batch_size=1000)
+            PointsEntry.objects.bulk_create(rows, batch_size=1000)
+            done += len(lots)
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+@transaction.atomic
+def coupons_issue(*, template: CouponTemplate, members: QuerySet[Member], reason: str = "") -> int:
+    """Issue one coupon of ``template`` to each member; all or nothing when stock runs short."""
+    if not template.is_active:
+        raise ValidationError({"template": [_("This coupon template is not active.")]})
+    member_ids = list(
+        members.filter(status=MemberStatus.ACTIVE).order_by("pk").values_list("pk", flat=True)
+    )
+    if not member_ids:
+        return 0
+    wanted = len(member_ids)
+    # Reserve stock with one conditional UPDATE: concurrent issues can never oversell.
+    stock = CouponTemplate.objects.filter(pk=template.pk)
+    if template.total_quantity is not None:
+        stock = stock.filter(issued_count__lte=F("total_quantity") - wanted)
+    if not stock.update(issued_count=F("issued_count") + wanted):
+        raise ValidationError(
+            {"template": [_("Not enough coupons left of “%(name)s”.") % {"name": template.name}]},
+            code="out_of_stock",
+        )
+    expires_at = timezone.now() + timedelta(days=template.valid_days)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                Coupon.objects.bulk_create(
+                    [
+                        Coupon(
+                            template=template, member_id=pk, code=_new_code(), expires_at=expires_at
+                        )
+                        for pk in member_ids
+                    ],
+                    batch_size=2000,
+                )
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    events_record_bulk(
+        member_ids=member_ids,
+        kind=EventKind.COUPON_ISSUED,
+        data={"template_id": template.pk, "template": template.name, "reason": reason},
+    )
+    return wanted
+
+
+@transaction.atomic
+def coupon_redeem(*, code: str, order: Order) -> Coupon:
+    """Redeem a coupon against one paid order of its owner; a coupon and an order pair once."""
+    coupon = (
+        Coupon.objects.select_for_update()
+        .select_related("template")
+        .filter(code=(code or "").strip().upper())
+        .first()
+    )
+    if coupon is None:
+        raise ValidationError({"code": [_("Unknown coupon code.")]}, code="unknown_coupon")
+    errors = None
+    if coupon.status != CouponStatus.ISSUED:
+        errors = _("This coupon is %(status)s.") % {"status": coupon.get_status_display()}
+    elif coupon.expires_at <= timezone.now():
+        errors = _("This coupon has expired.")
+    elif coupon.member_id != order.member_id:
+        errors = _("This coupon belongs to another member.")
+    elif order.status != OrderStatus.PAID:
+        errors = _("Coupons are redeemed on paid orders only.")
+    elif order.paid_amount < coupon.template.threshold:
+        errors = _("The order is below the coupon's minimum spend of %(t)s.") % {
+            "t": coupon.template.threshold
+        }
+    elif Coupon.objects.filter(redeemed_order=order).exists():
+        errors = _("A coupon was already redeemed on this order.")
+    if errors:
+        raise ValidationError({"code": [errors]}, code="coupon_not_redeemable")
+    coupon.status = CouponStatus.REDEEMED
+    coupon.redeemed_order = order
+    coupon.redeemed_at = timezone.now()
+    coupon.save(update_fields=["status", "redeemed_order", "redeemed_at"])
+    event_record(
+        member=order.member,
+        kind=EventKind.COUPON_REDEEMED,
+        data={"coupon": coupon.code, "order_id": order.pk, "value": str(coupon.template.value)},
+    )
+    return coupon
+
+
+def coupons_expire_due(*, now=None) -> int:
+    """Mark issued coupons past their date as expired, in one UPDATE."""
+    now = now or timezone.now()
+    return Coupon.objects.filter(Q(status=CouponStatus.ISSUED), Q(expires_at__lte=now)).update(
+        status=CouponStatus.EXPIRED
+    )

@@ -1,0 +1,1 @@
+"""Models of the referrals app; none yet: its issue is still open."""

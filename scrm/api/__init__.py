@@ -1,0 +1,1 @@
+"""Shared REST API pieces: the v1 router, authentication, permissions, pagination."""
