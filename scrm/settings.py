@@ -157,6 +157,8 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "scrm.api.authentication.ApiKeyAuthentication",
+        "members.api.auth.MemberTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -233,3 +235,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- SCRM business settings -----------------------------------------------------------------
+
+SCRM_DEFAULT_PHONE_REGION = env("SCRM_DEFAULT_PHONE_REGION", default="CN")
+SCRM_POINTS_PER_YUAN = env.float("SCRM_POINTS_PER_YUAN", default=1.0)
+SCRM_POINTS_VALID_DAYS = env.int("SCRM_POINTS_VALID_DAYS", default=365)
+SCRM_EXTRA_SOURCE_CHANNELS: list[tuple[str, str]] = []
+SCRM_MEMBER_TOKEN_MAX_AGE = env.int("SCRM_MEMBER_TOKEN_MAX_AGE", default=30 * 24 * 3600)
+SCRM_WECHAT_APP_ID = env("SCRM_WECHAT_APP_ID", default="")
+SCRM_WECHAT_APP_SECRET = env("SCRM_WECHAT_APP_SECRET", default="")
+# In DEBUG without a real app id, logins use the dev client: code "dev-<x>" signs in a test
+# member. Production always talks to WeChat, so a forgotten app id fails closed.
+SCRM_WECHAT_CLIENT = env(
+    "SCRM_WECHAT_CLIENT",
+    default="members.wechat.DevMiniProgramClient"
+    if DEBUG and not SCRM_WECHAT_APP_ID
+    else "members.wechat.MiniProgramClient",
+)

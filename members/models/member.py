@@ -93,6 +93,11 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        permissions = [
+            ("view_unmasked_phone", _("Can see full phone numbers and WeChat ids")),
+            ("export_members", _("Can export members")),
+            ("merge_members", _("Can merge members")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(points_balance__gte=0), name="member_points_not_negative"

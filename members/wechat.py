@@ -1,0 +1,61 @@
+"""Exchanging a mini-program login code for WeChat identities.
+
+The client is configurable (settings.SCRM_WECHAT_CLIENT, a dotted path) so tests and the embedded
+default use a fake and nothing here touches the network unless a real app id is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class WeChatLoginError(Exception):
+    """WeChat refused the code (expired, reused, wrong app)."""
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    openid: str
+    unionid: str | None
+
+
+class MiniProgramClient:
+    """Calls WeChat's jscode2session with the app id and secret from settings."""
+
+    url = "https://api.weixin.qq.com/sns/jscode2session"
+
+    def code_to_session(self, code: str) -> WeChatSession:
+        query = urllib.parse.urlencode(
+            {
+                "appid": settings.SCRM_WECHAT_APP_ID,
+                "secret": settings.SCRM_WECHAT_APP_SECRET,
+                "js_code": code,
+                "grant_type": "authorization_code",
+            }
+        )
+        with urllib.request.urlopen(f"{self.url}?{query}", timeout=5) as response:  # noqa: S310
+            payload = json.loads(response.read().decode())
+        if payload.get("errcode"):
+            raise WeChatLoginError(f"{payload.get('errcode')}: {payload.get('errmsg')}")
+        return WeChatSession(openid=payload["openid"], unionid=payload.get("unionid"))
+
+
+class DevMiniProgramClient:
+    """For the embedded default and tests: the code "dev-<x>" signs in open id "dev-openid-<x>"."""
+
+    def code_to_session(self, code: str) -> WeChatSession:
+        if not code.startswith("dev-") or len(code) < 5:
+            raise WeChatLoginError("invalid code")
+        suffix = code[4:]
+        return WeChatSession(openid=f"dev-openid-{suffix}", unionid=f"dev-unionid-{suffix}")
+
+
+def wechat_client():
+    """The configured mini-program client."""
+    return import_string(settings.SCRM_WECHAT_CLIENT)()
