@@ -23,3 +23,11 @@ def points_expire_due() -> int:
     from members.services.benefits import points_expire_due as expire
 
     return expire()
+
+
+@shared_task(name="members.coupons_expire_due")
+def coupons_expire_due() -> int:
+    """Periodic: mark issued coupons past their date as expired."""
+    from members.services.benefits import coupons_expire_due as expire
+
+    return expire()

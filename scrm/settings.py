@@ -8,6 +8,7 @@ filesystem transport, so ``make run`` needs no service. Production sets ``DATABA
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -211,6 +212,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs that every install has; operators can edit their timing in the admin.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "scrm.tasks.heartbeat", "schedule": 60.0},
+    "events-redispatch-stale": {"task": "members.events_redispatch_stale", "schedule": 300.0},
+    "points-expire-due": {
+        "task": "members.points_expire_due",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    "coupons-expire-due": {
+        "task": "members.coupons_expire_due",
+        "schedule": crontab(hour=2, minute=20),
+    },
 }
 
 # --- Security (production) ------------------------------------------------------------------

@@ -17,7 +17,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "pass-1234")
+    password = factory.django.Password("pass-1234")
 
 
 class OperatorFactory(UserFactory):
