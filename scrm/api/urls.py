@@ -2,6 +2,9 @@
 
 from django.urls import include, path
 
+from scrm.api.views import WhoAmIView
+
 urlpatterns = [
+    path("whoami/", WhoAmIView.as_view(), name="api-whoami"),
     path("", include("members.api.urls")),
 ]
