@@ -166,15 +166,12 @@ def wrk(
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    script = None
-    if lua:
-        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-        script.write(lua)
-        script.close()
-        cmd += ["-s", script.name]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
-    if script:
-        os.unlink(script.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        if lua:
+            script = Path(tmp) / "script.lua"
+            script.write_text(lua)
+            cmd += ["-s", str(script)]
+        out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
