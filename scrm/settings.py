@@ -177,6 +177,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several models have a "status" with different choices; name each enum after its class.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatusEnum": "members.choices.MemberStatus",
+        "OrderStatusEnum": "members.choices.OrderStatus",
+        "CouponStatusEnum": "members.choices.CouponStatus",
+        "ConsentStatusEnum": "members.choices.ConsentStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

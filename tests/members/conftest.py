@@ -72,3 +72,57 @@ def member_api(member):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Member {member_token_issue(member=member)}")
     return client
+
+
+# --- API tests (tests/members/test_api_*.py) --------------------------------------------------
+
+
+@pytest.fixture
+def other_member(other_store):
+    """A member of another store than ``guide``'s."""
+    return factories.MemberFactory(home_store=other_store)
+
+
+@pytest.fixture
+def make_member_api():
+    """Build an API client signed in as the given member with a real member token."""
+
+    def make(member):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Member {member_token_issue(member=member)}")
+        return client
+
+    return make
+
+
+# --- Admin (tests/members/test_admin_*.py) ----------------------------------------------------
+
+
+@pytest.fixture
+def roles(db):
+    """The "Operators" and "Shop guides" groups as `manage.py setup_roles` makes them."""
+    from members.management.commands.setup_roles import OPERATORS, SHOP_GUIDES, role_group
+
+    return {"operators": role_group(OPERATORS), "guides": role_group(SHOP_GUIDES)}
+
+
+@pytest.fixture
+def operator_admin(operator, roles):
+    """A Django test client signed in to the admin as an operator (Operators group)."""
+    from django.test import Client
+
+    operator.groups.add(roles["operators"])
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def guide_admin(guide, roles):
+    """A Django test client signed in to the admin as a shop guide (Shop guides group)."""
+    from django.test import Client
+
+    guide.user.groups.add(roles["guides"])
+    client = Client()
+    client.force_login(guide.user)
+    return client

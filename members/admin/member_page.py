@@ -1,0 +1,164 @@
+"""The member page's extra sections (timeline, orders, tags, points, coupons, consent), tagging
+from that page, and the CSV import pages. Reads come from selectors, writes from services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import FormView
+
+from members.admin.member_actions import TagChoiceForm
+from members.choices import ConsentChannel
+from members.events import EventKind
+from members.imports import CsvFormatError, members_import_csv, orders_import_csv
+from members.models import Member, Tag
+from members.selectors import member_timeline
+from members.services.tags import members_tag, members_untag
+
+# How many rows of each history the member page shows (newest first).
+PAGE_ROWS = 50
+# Bad rows listed on the import result page; the full list is in the command's --errors file.
+IMPORT_ERRORS_SHOWN = 200
+
+EVENT_LABELS = {
+    EventKind.MEMBER_CREATED: _("joined"),
+    EventKind.MEMBER_UPDATED: _("profile changed"),
+    EventKind.MEMBER_MERGED: _("merged with another member"),
+    EventKind.TAGGED: _("tagged"),
+    EventKind.UNTAGGED: _("tag removed"),
+    EventKind.GUIDE_ASSIGNED: _("guide assigned"),
+    EventKind.CONSENT_CHANGED: _("consent changed"),
+    EventKind.ORDER_PAID: _("order paid"),
+    EventKind.ORDER_REFUNDED: _("order refunded"),
+    EventKind.POINTS_CHANGED: _("points changed"),
+    EventKind.COUPON_ISSUED: _("coupon issued"),
+    EventKind.COUPON_REDEEMED: _("coupon redeemed"),
+}
+
+
+def member_page_context(model_admin, request, member: Member) -> dict:
+    """What the member page shows below the form; a bounded query per section."""
+    events = list(member_timeline(member=member)[:PAGE_ROWS])
+    for event in events:
+        event.label = EVENT_LABELS.get(event.kind, event.kind)
+    labels = dict(ConsentChannel.choices)
+    consents = sorted(member.consents.all(), key=lambda c: list(labels).index(c.channel))
+    for consent in consents:
+        consent.channel_label = labels.get(consent.channel, consent.channel)
+    return {
+        "timeline": events,
+        "orders": list(member.orders.select_related("store").order_by("-paid_at")[:PAGE_ROWS]),
+        "member_tags": list(
+            member.member_tags.select_related("tag__group", "tagged_by").order_by(
+                "tag__group__sort", "tag__group_id", "tag__sort"
+            )
+        ),
+        "points": list(member.points_entries.order_by("-id")[:PAGE_ROWS]),
+        "coupons": list(
+            member.coupons.select_related("template").order_by("-issued_at")[:PAGE_ROWS]
+        ),
+        "consents": consents,
+        "page_rows": PAGE_ROWS,
+        "can_tag": model_admin.has_tag_permission(request),
+        "can_untag": model_admin.has_untag_permission(request),
+        "tag_form": TagChoiceForm(auto_id="id_member_tag_%s"),
+        "tag_url": reverse(
+            f"admin:{member._meta.app_label}_{member._meta.model_name}_tag", args=[member.pk]
+        ),
+    }
+
+
+def member_tag_view(model_admin):
+    """POST tag=<id> adds a tag to one member; POST untag=<id> removes it. Same services and
+    permissions as the bulk actions; the member must be visible to the user (else 404)."""
+
+    def view(request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        member = model_admin.get_object(request, unquote(object_id))
+        if member is None:
+            raise Http404
+        one = Member.objects.filter(pk=member.pk)
+        if "untag" in request.POST:
+            if not model_admin.has_untag_permission(request):
+                raise PermissionDenied
+            tag = Tag.objects.filter(pk=request.POST.get("untag") or 0).first()
+            if tag is not None and members_untag(members=one, tags=[tag], actor=request.user):
+                messages.success(request, _("Removed “%(tag)s”.") % {"tag": tag})
+        else:
+            if not model_admin.has_tag_permission(request):
+                raise PermissionDenied
+            form = TagChoiceForm(request.POST)
+            if form.is_valid():
+                tag = form.cleaned_data["tag"]
+                members_tag(members=one, tag=tag, actor=request.user)
+                messages.success(request, _("Tagged with “%(tag)s”.") % {"tag": tag})
+            else:
+                messages.error(request, _("Choose a tag."))
+        url = reverse(
+            f"admin:{member._meta.app_label}_{member._meta.model_name}_change", args=[member.pk]
+        )
+        return HttpResponseRedirect(url)
+
+    return view
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+    encoding = forms.ChoiceField(
+        label=_("encoding"),
+        choices=[("utf-8", "UTF-8"), ("gbk", _("GBK (Excel on Chinese Windows)"))],
+        initial="utf-8",
+    )
+
+
+class CsvImportView(FormView):
+    """Upload a members (or orders) CSV; show the import report. Large files belong to the
+    import command: this runs inside the request (docs/csv-import.md)."""
+
+    model_admin = None
+    form_class = ImportForm
+    template_name = "admin/members/import.html"
+    kind = "members"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.model_admin.has_import_permission(request):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        opts = self.model_admin.opts
+        return super().get_context_data(
+            **self.model_admin.admin_site.each_context(self.request),
+            opts=opts,
+            title=_("Import %(what)s from CSV") % {"what": opts.verbose_name_plural},
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        upload = form.cleaned_data["file"]
+        run = members_import_csv if self.kind == "members" else orders_import_csv
+        try:
+            report = run(
+                stream=upload,
+                actor=self.request.user,
+                encoding=form.cleaned_data["encoding"],
+                name=upload.name,
+            )
+        except CsvFormatError as exc:
+            form.add_error("file", exc)
+            return self.form_invalid(form)
+        level = messages.SUCCESS if report.ok else messages.WARNING
+        messages.add_message(self.request, level, report.summary())
+        return self.render_to_response(
+            self.get_context_data(
+                form=self.form_class(),
+                report=report,
+                errors_shown=report.errors[:IMPORT_ERRORS_SHOWN],
+            )
+        )

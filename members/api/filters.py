@@ -1,0 +1,158 @@
+"""FilterSets for members and orders, shared by the API list endpoints and bulk calls.
+
+Each filter maps to an indexed column or an EXISTS subquery, so a filtered list stays one
+query however many filters are combined and never returns a member twice.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
+from django_filters.fields import ModelMultipleChoiceField
+from drf_spectacular.utils import extend_schema_field
+
+from members.choices import ConsentChannel, ConsentStatus, OrderStatus, source_channels
+from members.identity import phone_normalise
+from members.models import Consent, Guide, Member, MemberTag, Order, Store, Tag, Tier
+
+
+class PhoneFormField(forms.CharField):
+    """Accepts any way of writing a phone number and cleans it to E.164, so the filter is an
+    exact match on the unique index; an invalid number is a 400, not an empty list."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return value
+        return phone_normalise(value)
+
+
+class PhoneFilter(django_filters.CharFilter):
+    field_class = PhoneFormField
+
+
+# Ids are 64-bit; SQLite's driver overflows on larger numbers instead of matching nothing.
+MAX_ID = 2**63 - 1
+
+
+class TagIdsField(ModelMultipleChoiceField):
+    """Tag ids, refused as invalid choices when out of the id range rather than sent to the
+    database."""
+
+    def _check_values(self, value):
+        for pk in value:
+            try:
+                out_of_range = not 0 < int(pk) <= MAX_ID
+            except (TypeError, ValueError):
+                continue  # the parent reports it as not a valid value
+            if out_of_range:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": pk},
+                )
+        return super()._check_values(value)
+
+
+@extend_schema_field(
+    {"type": "integer", "description": "Tag id; repeat to require all of the tags."}
+)
+class TagsFilter(django_filters.ModelMultipleChoiceFilter):
+    """Tag ids; the schema says integers (the filter's values are Tag rows)."""
+
+    field_class = TagIdsField
+
+
+class MemberFilter(django_filters.FilterSet):
+    """Filters of the member list (and of bulk tagging / coupon issuing by filter)."""
+
+    phone = PhoneFilter(help_text=_("Phone number in any format; +86 is assumed."))
+    unionid = django_filters.CharFilter(help_text=_("WeChat union id, exact."))
+    openid = django_filters.CharFilter(help_text=_("WeChat open id, exact."))
+    # Prefix, not substring: Chinese names are searched by surname first, and a prefix match
+    # can use an index where a substring match scans the table.
+    name = django_filters.CharFilter(
+        lookup_expr="istartswith", help_text=_("Name starts with this text.")
+    )
+    tag = TagsFilter(
+        queryset=Tag.objects.all(),
+        method="filter_tags",
+        help_text=_("Tag id; repeat to require all of the tags."),
+    )
+    tier = django_filters.ModelChoiceFilter(
+        queryset=Tier.objects.all(), to_field_name="code", help_text=_("Tier code.")
+    )
+    store = django_filters.ModelChoiceFilter(
+        field_name="home_store",
+        queryset=Store.objects.all(),
+        to_field_name="code",
+        help_text=_("Home store code."),
+    )
+    guide = django_filters.ModelChoiceFilter(
+        queryset=Guide.objects.all(), help_text=_("Owning guide id.")
+    )
+    source = django_filters.ChoiceFilter(choices=source_channels, help_text=_("Source channel."))
+    consent = django_filters.ChoiceFilter(
+        choices=ConsentChannel.choices,
+        method="filter_consent",
+        help_text=_("Only members who granted consent on this channel."),
+    )
+    last_purchase_after = django_filters.IsoDateTimeFilter(
+        field_name="last_purchase_at", lookup_expr="gte", help_text=_("Last purchase at or after.")
+    )
+    last_purchase_before = django_filters.IsoDateTimeFilter(
+        field_name="last_purchase_at", lookup_expr="lt", help_text=_("Last purchase before.")
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=_("Joined at or after.")
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text=_("Joined before.")
+    )
+
+    class Meta:
+        model = Member
+        fields: list[str] = []
+
+    def filter_tags(self, queryset: QuerySet[Member], name: str, tags) -> QuerySet[Member]:
+        """Members carrying every one of ``tags``: one EXISTS per tag, so no duplicate rows
+        (a join would repeat a member per matching tag and break cursor pagination)."""
+        for tag in tags:
+            queryset = queryset.filter(
+                Exists(MemberTag.objects.filter(member=OuterRef("pk"), tag=tag))
+            )
+        return queryset
+
+    def filter_consent(self, queryset: QuerySet[Member], name: str, channel: str):
+        """Members whose current consent on ``channel`` is granted."""
+        return queryset.filter(
+            Exists(
+                Consent.objects.filter(
+                    member=OuterRef("pk"), channel=channel, status=ConsentStatus.GRANTED
+                )
+            )
+        )
+
+
+class OrderFilter(django_filters.FilterSet):
+    """Filters of the order list."""
+
+    member = django_filters.NumberFilter(field_name="member_id", help_text=_("Member id."))
+    store = django_filters.ModelChoiceFilter(
+        queryset=Store.objects.all(), to_field_name="code", help_text=_("Store code.")
+    )
+    source = django_filters.CharFilter(help_text=_("Order source, exact."))
+    external_id = django_filters.CharFilter(help_text=_("External id, exact."))
+    status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
+    paid_after = django_filters.IsoDateTimeFilter(
+        field_name="paid_at", lookup_expr="gte", help_text=_("Paid at or after.")
+    )
+    paid_before = django_filters.IsoDateTimeFilter(
+        field_name="paid_at", lookup_expr="lt", help_text=_("Paid before.")
+    )
+
+    class Meta:
+        model = Order
+        fields: list[str] = []

@@ -1,0 +1,1 @@
+"""Serializers of the members API, one module per resource."""

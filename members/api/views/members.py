@@ -1,0 +1,120 @@
+"""Members: list (filters, cursor pages), retrieve, upsert with identity resolution, PATCH."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from members.api.base import NewestFirstPagination, ScopedView, actor_user
+from members.api.errors import service_errors
+from members.api.filters import MemberFilter
+from members.api.member_rows import member_values, render_members
+from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
+from members.api.serializers.members import MemberSerializer, MemberWriteSerializer
+from members.models import Member
+from members.selectors import member_should_mask, members_visible_to
+from members.services.members import member_update, member_upsert
+from scrm.api.idempotency import idempotent
+from scrm.api.permissions import OperatorOrScopedKey, StaffOrScopedKey, is_guide
+
+# A guide works the customers of their store; moving a member to another store or guide, or
+# changing their tier, is an operator's decision.
+GUIDE_LOCKED_FIELDS = ("home_store", "guide", "tier")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List members", description="Newest first, cursor pages."),
+    retrieve=extend_schema(summary="Get a member"),
+)
+class MemberViewSet(
+    ScopedView,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Members visible to the caller: operators and API keys (members:read) see all, a guide
+    their store's, with identities masked. Anyone else gets 404 for a member they cannot see."""
+
+    queryset = Member.objects.none()  # for schema introspection; get_queryset is what runs
+    serializer_class = MemberSerializer
+    permission_classes = [StaffOrScopedKey]
+    filterset_class = MemberFilter
+    pagination_class = NewestFirstPagination
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return members_visible_to(self.request.user)
+
+    def _rows(self, queryset) -> list[dict]:
+        return render_members(queryset, mask=member_should_mask(self.request.user))
+
+    def list(self, request):
+        page = self.paginate_queryset(member_values(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(self._rows(page))
+
+    def retrieve(self, request, pk=None):
+        rows = self._rows(member_values(self.get_queryset().filter(pk=pk)))
+        if not rows:
+            raise Http404
+        return Response(rows[0])
+
+    def _render(self, member: Member, *, status_code=status.HTTP_200_OK) -> Response:
+        rows = self._rows(member_values(Member.objects.filter(pk=member.pk)))
+        return Response(rows[0], status=status_code)
+
+    @extend_schema(
+        summary="Update a member",
+        request=MemberWriteSerializer,
+        responses={200: MemberSerializer, 400: VALIDATION_ERROR},
+    )
+    def partial_update(self, request, pk=None):
+        """Change profile fields and identities. Guides may not move a member to another store
+        or guide, nor change the tier (403)."""
+        member = self.get_object()
+        if is_guide(request.user) and isinstance(request.data, Mapping):
+            locked = sorted(set(request.data) & set(GUIDE_LOCKED_FIELDS))
+            if locked:
+                raise exceptions.PermissionDenied(
+                    _("Shop guides cannot change: %(fields)s.") % {"fields": ", ".join(locked)}
+                )
+        writer = MemberWriteSerializer(data=request.data, context=self.get_serializer_context())
+        writer.is_valid(raise_exception=True)
+        with service_errors():
+            member = member_update(
+                member=member, actor=actor_user(request), **writer.validated_data
+            )
+        return self._render(member)
+
+    @extend_schema(
+        summary="Create or update a member by identity",
+        description=(
+            "A member whose phone, union id, open id or WeCom id already exists is updated "
+            "(201 when created, 200 when an existing member was found). Empty values never "
+            "erase what the member has. Identities owned by two different members are a 400."
+        ),
+        request=MemberWriteSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: OpenApiResponse(MemberSerializer, description="An existing member, updated."),
+            201: OpenApiResponse(MemberSerializer, description="A new member."),
+            400: VALIDATION_ERROR,
+            **IDEMPOTENCY_RESPONSES,
+        },
+    )
+    @action(detail=False, methods=["post"], permission_classes=[OperatorOrScopedKey])
+    def upsert(self, request):
+        return idempotent(request, lambda: self._upsert(request))
+
+    def _upsert(self, request) -> Response:
+        writer = MemberWriteSerializer(data=request.data, context=self.get_serializer_context())
+        writer.is_valid(raise_exception=True)
+        with service_errors():
+            member, created = member_upsert(actor=actor_user(request), **writer.validated_data)
+        return self._render(member, status_code=201 if created else 200)

@@ -1,0 +1,1 @@
+"""Demo data: `python manage.py seed_demo --members N [--seed S]` (see docs/csv-import.md)."""
