@@ -24,7 +24,7 @@ INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
+if not DEBUG and SECRET_KEY in ("", INSECURE_DEFAULT_SECRET_KEY):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set when DEBUG is off; refusing to start with the default key."
     )
@@ -98,7 +98,8 @@ if IS_SQLITE:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so a Celery worker started by a test sees the test database.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # TEST_DB_NAME lets two test runs in one checkout keep apart.
+    _db["TEST"] = {"NAME": env("TEST_DB_NAME", default=str(VAR_DIR / "test_db.sqlite3"))}
 else:
     # Persistent connections: 2-7x more requests/s than reconnecting per request (FACTS.md).
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
@@ -193,7 +194,7 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     # kombu's filesystem transport: real worker and beat processes, no broker to install.
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     _queue_dir = Path(env("CELERY_FS_DIR", default=str(VAR_DIR / "broker")))
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -214,6 +215,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TASK_ALWAYS_EAGER = False
+# Django's LOGGING already prints task logs; Celery's own handler would print them twice.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs that every install has; operators can edit their timing in the admin.
