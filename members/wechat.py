@@ -45,6 +45,36 @@ class MiniProgramClient:
             raise WeChatLoginError(f"{payload.get('errcode')}: {payload.get('errmsg')}")
         return WeChatSession(openid=payload["openid"], unionid=payload.get("unionid"))
 
+    def _get_json(self, url: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            url, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read().decode())
+
+    def phone_number(self, code: str) -> str:
+        """The phone number shared with the getPhoneNumber button, as WeChat confirms it."""
+        query = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credential",
+                "appid": settings.SCRM_WECHAT_APP_ID,
+                "secret": settings.SCRM_WECHAT_APP_SECRET,
+            }
+        )
+        token = self._get_json(f"https://api.weixin.qq.com/cgi-bin/token?{query}")
+        if "access_token" not in token:
+            raise WeChatLoginError(f"{token.get('errcode')}: {token.get('errmsg')}")
+        payload = self._get_json(
+            "https://api.weixin.qq.com/wxa/business/getuserphonenumber?access_token="
+            + urllib.parse.quote(token["access_token"]),
+            {"code": code},
+        )
+        if payload.get("errcode"):
+            raise WeChatLoginError(f"{payload.get('errcode')}: {payload.get('errmsg')}")
+        info = payload["phone_info"]
+        return f"+{info['countryCode']}{info['purePhoneNumber']}"
+
 
 class DevMiniProgramClient:
     """For the embedded default and tests: the code "dev-<x>" signs in open id "dev-openid-<x>"."""
@@ -54,6 +84,12 @@ class DevMiniProgramClient:
             raise WeChatLoginError("invalid code")
         suffix = code[4:]
         return WeChatSession(openid=f"dev-openid-{suffix}", unionid=f"dev-unionid-{suffix}")
+
+    def phone_number(self, code: str) -> str:
+        """The code "dev-phone-<number>" shares <number>."""
+        if not code.startswith("dev-phone-") or len(code) <= len("dev-phone-"):
+            raise WeChatLoginError("invalid phone code")
+        return code[len("dev-phone-") :]
 
 
 def wechat_client():

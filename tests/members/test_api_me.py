@@ -80,15 +80,31 @@ def test_me_updates_my_profile(member_api, member):
     assert (member.name, member.gender, member.city) == ("小美", "female", "成都")
 
 
-def test_me_binds_a_phone(make_member_api):
+def test_me_binds_the_phone_wechat_confirms(make_member_api):
     member = factories.MemberFactory(phone=None, openid="o-1")
-    response = make_member_api(member).patch("/api/v1/me/", {"phone": "13512345678"}, format="json")
+    response = make_member_api(member).patch(
+        "/api/v1/me/", {"phone_code": "dev-phone-13512345678"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["phone"] == "+8613512345678"
 
 
+def test_me_cannot_set_a_phone_without_wechat_confirming_it(make_member_api):
+    member = factories.MemberFactory(phone=None, openid="o-2")
+    client = make_member_api(member)
+    typed = client.patch("/api/v1/me/", {"phone": "13512345678"}, format="json")
+    assert typed.status_code == 400
+    assert "phone" in typed.json()
+    forged = client.patch("/api/v1/me/", {"phone_code": "made-up"}, format="json")
+    assert forged.status_code == 400
+    assert "phone_code" in forged.json()
+    member.refresh_from_db()
+    assert member.phone is None
+
+
 def test_me_cannot_take_another_members_phone(member_api, member, other_member):
-    response = member_api.patch("/api/v1/me/", {"phone": other_member.phone}, format="json")
+    code = "dev-phone-" + other_member.phone
+    response = member_api.patch("/api/v1/me/", {"phone_code": code}, format="json")
     assert response.status_code == 400
     assert "phone" in response.json()
     member.refresh_from_db()
@@ -108,7 +124,8 @@ def test_me_cannot_change_what_is_not_profile(member_api, member, field, value):
 
 
 @pytest.mark.parametrize(
-    "body, field", [({"phone": "123"}, "phone"), ({"birthday": "2999-01-01"}, "birthday")]
+    "body, field",
+    [({"phone_code": "dev-phone-123"}, "phone"), ({"birthday": "2999-01-01"}, "birthday")],
 )
 def test_me_bad_profile_is_a_field_error(member_api, body, field):
     response = member_api.patch("/api/v1/me/", body, format="json")

@@ -38,15 +38,20 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class MeUpdateSerializer(StrictSerializer):
-    """What a member may change about themselves. Binding a phone sets it when no other member
-    has it; points, tier, store and consent are not here."""
+    """What a member may change about themselves. A phone is bound only through WeChat's
+    getPhoneNumber code (``phone_code``), so nobody can claim a number that is not theirs;
+    points, tier, store and consent are not here."""
 
     name = serializers.CharField(max_length=50, allow_blank=True, required=False)
     gender = serializers.ChoiceField(choices=Gender.choices, required=False)
     birthday = serializers.DateField(allow_null=True, required=False)
     province = serializers.CharField(max_length=32, allow_blank=True, required=False)
     city = serializers.CharField(max_length=32, allow_blank=True, required=False)
-    phone = serializers.CharField(max_length=32, required=False)
+    phone_code = serializers.CharField(
+        max_length=128,
+        required=False,
+        help_text=_("The code from the getPhoneNumber button; WeChat tells us the number."),
+    )
 
 
 class MeConsentSerializer(serializers.Serializer):

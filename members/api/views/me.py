@@ -118,8 +118,16 @@ class MeView(MeMixin, generics.GenericAPIView):
     def patch(self, request):
         change = MeUpdateSerializer(data=request.data)
         change.is_valid(raise_exception=True)
+        values = dict(change.validated_data)
+        if "phone_code" in values:
+            try:
+                values["phone"] = wechat_client().phone_number(values.pop("phone_code"))
+            except WeChatLoginError as exc:
+                raise exceptions.ValidationError(
+                    {"phone_code": [_("WeChat did not confirm this phone number.")]}
+                ) from exc
         with service_errors():
-            member_update(member=self.get_me(), **change.validated_data)
+            member_update(member=self.get_me(), **values)
         return Response(MeSerializer(self.get_me()).data)
 
 
