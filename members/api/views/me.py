@@ -30,6 +30,7 @@ from members.models import Consent, Coupon, Member, Order, PointsEntry
 from members.services.members import consent_set, member_resolve, member_update, member_upsert
 from members.wechat import WeChatLoginError, WeChatSession, wechat_client
 from scrm.api.permissions import IsMember
+from scrm.api.throttles import LoginThrottle
 
 MINIPROGRAM = "miniprogram"
 
@@ -64,6 +65,7 @@ class WeChatLoginView(generics.GenericAPIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
     serializer_class = WeChatLoginSerializer
 
     @extend_schema(
