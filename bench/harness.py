@@ -146,8 +146,8 @@ class WrkResult:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def wrk(
@@ -172,9 +172,11 @@ def wrk(
             script.write_text(lua)
             cmd += ["-s", str(script)]
         out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    if "Latency Distribution" not in out:
+        raise SystemExit(f"wrk gave no latency figures for {label}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     errors = 0
     if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors += int(m.group(1))

@@ -17,6 +17,17 @@ import pytest
 
 # --- 1. General ------------------------------------------------------------------------------
 
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(monkeypatch):
+    """Each test starts with empty rate-limit counters (they live in the shared cache)."""
+    import uuid
+
+    from scrm.api.throttles import LoginThrottle
+
+    monkeypatch.setattr(LoginThrottle, "scope", f"login-{uuid.uuid4().hex}")
+
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

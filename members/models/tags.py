@@ -15,7 +15,7 @@ class TagGroup(models.Model):
         help_text=_("When off, tagging a member replaces their other tag of this group."),
     )
     description = models.CharField(_("description"), max_length=200, blank=True)
-    sort = models.PositiveSmallIntegerField(_("order"), default=0)
+    sort = models.PositiveSmallIntegerField(_("sort order"), default=0)
 
     class Meta:
         verbose_name = _("tag group")
@@ -33,7 +33,7 @@ class Tag(models.Model):
         TagGroup, on_delete=models.CASCADE, related_name="tags", verbose_name=_("group")
     )
     name = models.CharField(_("name"), max_length=30)
-    sort = models.PositiveSmallIntegerField(_("order"), default=0)
+    sort = models.PositiveSmallIntegerField(_("sort order"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from members.imports import CsvFormatError, members_import_csv, orders_import_csv
 from members.models import AuditLog, Member
@@ -88,7 +89,8 @@ def test_command_exit_codes_and_errors_file(tmp_path, capsys):
     good = tmp_path / "members.csv"
     good.write_text("phone,name\n13812345678,a\nbad,b\n", encoding="utf-8")
     errors = tmp_path / "errors.csv"
-    with pytest.raises(CommandError) as err:
+    # The report is in the operator's language; this test reads the English one.
+    with translation.override("en"), pytest.raises(CommandError) as err:
         call_command("import_members", str(good), "--errors", str(errors), "--no-progress")
     assert err.value.returncode == 1
     out = capsys.readouterr().out
@@ -101,7 +103,7 @@ def test_command_exit_codes_and_errors_file(tmp_path, capsys):
 
     broken = tmp_path / "broken.csv"
     broken.write_bytes("手机号\n13912345678\n".encode("gbk"))
-    with pytest.raises(CommandError) as err:
+    with translation.override("en"), pytest.raises(CommandError) as err:
         call_command("import_members", str(broken), "--no-progress")
     assert err.value.returncode == 2
     assert "nothing was written" in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -17,6 +18,7 @@ from members.api.filters import MemberFilter
 from members.api.member_rows import member_values, render_members
 from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
 from members.api.serializers.members import MemberSerializer, MemberWriteSerializer
+from members.identity import phone_normalise
 from members.models import Member
 from members.selectors import member_should_mask, members_visible_to
 from members.services.members import member_update, member_upsert
@@ -26,6 +28,7 @@ from scrm.api.permissions import OperatorOrScopedKey, StaffOrScopedKey, is_guide
 # A guide works the customers of their store; moving a member to another store or guide, or
 # changing their tier, is an operator's decision.
 GUIDE_LOCKED_FIELDS = ("home_store", "guide", "tier")
+IDENTITY_LOOKUPS = ("phone", "unionid", "openid")
 
 
 @extend_schema_view(
@@ -56,8 +59,33 @@ class MemberViewSet(
         return render_members(queryset, mask=member_should_mask(self.request.user))
 
     def list(self, request):
+        identity = self._identity_lookup(request)
+        if identity is not None:
+            # Shop systems look members up by phone at the till: one indexed row, so the
+            # generic filter form and the cursor machinery are skipped (same response shape).
+            rows = self._rows(member_values(self.get_queryset().filter(**identity)))
+            return Response({"next": None, "previous": None, "results": rows})
         page = self.paginate_queryset(member_values(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(self._rows(page))
+
+    @staticmethod
+    def _identity_lookup(request) -> dict | None:
+        """{field: value} when the query is exactly one identity, else None."""
+        params = request.query_params
+        if len(params) != 1:
+            return None
+        field = next(iter(params))
+        if field not in IDENTITY_LOOKUPS or len(params.getlist(field)) != 1:
+            return None
+        value = params[field].strip()
+        if not value:
+            return None
+        if field == "phone":
+            try:
+                value = phone_normalise(value)
+            except DjangoValidationError as exc:
+                raise exceptions.ValidationError({"phone": exc.messages}) from exc
+        return {field: value}
 
     def retrieve(self, request, pk=None):
         rows = self._rows(member_values(self.get_queryset().filter(pk=pk)))
