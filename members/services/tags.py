@@ -111,10 +111,10 @@ def members_untag(*, members: QuerySet[Member], tags: QuerySet[Tag] | list[Tag],
         return 0
     select_sql, params = _member_ids_sql(members)
     table = MemberTag._meta.db_table
-    placeholders = ", ".join(["%s"] * len(tag_list))
+    marks = ", ".join(["%s"] * len(tag_list))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {table} WHERE tag_id IN ({placeholders}) "  # noqa: S608
+            f"DELETE FROM {table} WHERE tag_id IN ({marks}) "  # noqa: S608
             f"AND member_id IN ({select_sql}) RETURNING member_id, tag_id",
             (*[t.pk for t in tag_list], *params),
         )

@@ -64,7 +64,7 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
         return response
     try:
         response = handler()
-    except Exception:
+    except BaseException:
         record.delete()  # nothing was stored for this key, so the client may retry it
         raise
     if response.status_code >= 500:
