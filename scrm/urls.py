@@ -2,10 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from scrm import views
+
+admin.site.site_header = _("SCRM member operations")
+admin.site.site_title = _("SCRM")
+admin.site.index_title = _("Members, tags, orders and benefits")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
