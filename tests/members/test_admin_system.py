@@ -47,7 +47,8 @@ def test_every_page_renders(superuser_admin, app_label, model_name):
 
 def test_admin_speaks_chinese_by_default(operator_admin):
     html = operator_admin.get(reverse("admin:index")).content.decode()
-    assert "站点管理" in html
+    assert "SCRM 私域会员运营" in html
+    assert "会员、标签、订单与权益" in html
 
 
 def test_api_key_secret_is_shown_once_and_only_its_hash_stored(superuser_admin):
