@@ -7,3 +7,10 @@ class MembersConfig(AppConfig):
 
     name = "members"
     verbose_name = _("Members")
+
+    def ready(self):
+        from members.segments.core import register_core_fields
+        from members.value.segments import register_value_fields
+
+        register_core_fields()
+        register_value_fields()

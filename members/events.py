@@ -35,6 +35,8 @@ class EventKind:
     TAGGED = "member.tagged"
     UNTAGGED = "member.untagged"
     GUIDE_ASSIGNED = "member.guide_assigned"
+    # Written by the nightly metrics refresh; data {"from": old stage, "to": new stage}.
+    LIFECYCLE_CHANGED = "member.lifecycle_changed"
     CONSENT_CHANGED = "consent.changed"
     ORDER_PAID = "order.paid"
     ORDER_REFUNDED = "order.refunded"
@@ -72,24 +74,31 @@ def events_record_bulk(
 ) -> list[Event]:
     """Write the same event for many members in bulk, and dispatch them in chunks after commit."""
     now = timezone.now()
-    listened = bool(_handlers.get(kind))
     rows = [
-        Event(
-            member_id=member_id,
-            kind=kind,
-            data=data or {},
-            occurred_at=occurred_at or now,
-            dispatched_at=None if listened else now,
-        )
+        Event(member_id=member_id, kind=kind, data=data or {}, occurred_at=occurred_at or now)
         for member_id in member_ids
     ]
-    events = Event.objects.bulk_create(rows, batch_size=2000)
-    if listened:
-        ids = [event.pk for event in events]
-        if None in ids:  # backends without RETURNING on bulk insert: the sweep dispatches them
-            return events
+    return events_record_many(events=rows, now=now)
+
+
+def events_record_many(*, events: list[Event], now: datetime | None = None) -> list[Event]:
+    """Bulk-insert unsaved events of any kinds and data (imports give each its own payload).
+    Kinds nobody listens to are marked dispatched at once; the rest go to Celery after commit."""
+    now = now or timezone.now()
+    listened = {kind for kind in {e.kind for e in events} if _handlers.get(kind)}
+    for event in events:
+        event.dispatched_at = None if event.kind in listened else now
+    created = Event.objects.bulk_create(events, batch_size=2000)
+    ids = [event.pk for event in created if event.kind in listened]
+    if ids and None not in ids:  # without RETURNING, the periodic sweep dispatches them
         _enqueue_on_commit(ids)
-    return events
+    return created
+
+
+def events_dispatch_on_commit(*, event_ids: list[int]) -> None:
+    """Hand events inserted by set-based SQL (``INSERT ... SELECT ... RETURNING id``, with
+    ``dispatched_at`` NULL) to Celery after commit, as events_record_many does."""
+    _enqueue_on_commit(list(event_ids))
 
 
 def _enqueue_on_commit(event_ids: list[int]) -> None:

@@ -46,3 +46,13 @@ def id_mask(value: str | None) -> str | None:
     if len(value) <= 8:
         return "*" * len(value)
     return f"{value[:4]}…{value[-4:]}"
+
+
+def email_mask(value: str | None) -> str | None:
+    """Mask an email address for guides: wang.xiaoming@example.com -> w***@example.com."""
+    if not value:
+        return value
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return id_mask(value)
+    return f"{local[:1]}***@{domain}"

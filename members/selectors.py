@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import date, datetime, timedelta
+
+from django.db.models import Case, F, FloatField, Func, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from members.choices import MemberStatus
 from members.models import Event, Member, Order
+from members.value.config import value_settings
 from scrm.api.permissions import is_guide, is_operator
 from scrm.api.principals import ApiKeyPrincipal, MemberPrincipal
 
@@ -38,3 +42,74 @@ def orders_visible_to(actor) -> QuerySet[Order]:
     if isinstance(actor, ApiKeyPrincipal) or is_operator(actor):
         return Order.objects.all()
     return Order.objects.filter(member__in=members_visible_to(actor).values("pk"))
+
+
+def members_due_for_repurchase(
+    *, on_date: date, min_p_alive: float | None = None
+) -> QuerySet[Member]:
+    """Active members due to buy again on ``on_date`` (a local date), for repurchase
+    campaigns; one query (docs/value.md). A member's due date is, in this order:
+
+    1. the expected next purchase date of the nightly prediction (MemberValue), if it was
+       made after the member's last purchase;
+    2. else their last purchase plus their own average gap between orders, (last - first) /
+       (orders - 1), if they bought on two different instants;
+    3. else their last purchase plus SCRM_VALUE_DEFAULT_INTERVAL_DAYS.
+
+    Members who never bought are never due. With ``min_p_alive``, members with a current
+    prediction must also have at least that probability of still being customers."""
+    start, end = _local_day_start(on_date), _local_day_start(on_date + timedelta(days=1))
+    default_gap = timedelta(days=value_settings().default_interval_days)
+    predicted = Q(value__next_purchase_on__isnull=False) & Q(
+        value__scored_at__gte=F("last_purchase_at")
+    )
+    own_gap = Q(order_count__gte=2) & Q(last_purchase_at__gt=F("first_purchase_at"))
+    last, first = _EpochSeconds("last_purchase_at"), _EpochSeconds("first_purchase_at")
+    members = Member.objects.filter(
+        status=MemberStatus.ACTIVE, last_purchase_at__isnull=False
+    ).annotate(
+        due_predicted=Case(When(predicted, then=Value(True)), default=Value(False)),
+        due_own_gap=Case(When(own_gap, then=Value(True)), default=Value(False)),
+        due_own_at=Case(
+            When(own_gap, then=last + (last - first) / (F("order_count") - 1)),
+            default=None,
+            output_field=FloatField(),
+        ),
+    )
+    by_model = Q(due_predicted=True, value__next_purchase_on=on_date)
+    if min_p_alive is not None:
+        by_model &= Q(value__p_alive__gte=min_p_alive)
+    by_own_gap = Q(
+        due_predicted=False,
+        due_own_gap=True,
+        due_own_at__gte=start.timestamp(),
+        due_own_at__lt=end.timestamp(),
+    )
+    by_default = Q(
+        due_predicted=False,
+        due_own_gap=False,
+        last_purchase_at__gte=start - default_gap,
+        last_purchase_at__lt=end - default_gap,
+    )
+    return members.filter(by_model | by_own_gap | by_default)
+
+
+def _local_day_start(day: date) -> datetime:
+    tz = timezone.get_default_timezone()
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()), tz)
+
+
+class _EpochSeconds(Func):
+    """Seconds since 1970-01-01 UTC of a timestamp column, as a float."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores SQLite timestamps as UTC text, which julianday() reads.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+            **extra,
+        )

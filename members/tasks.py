@@ -31,3 +31,54 @@ def coupons_expire_due() -> int:
     from members.services.benefits import coupons_expire_due as expire
 
     return expire()
+
+
+@shared_task(name="members.member_metrics_refresh", soft_time_limit=30 * 60, time_limit=35 * 60)
+def member_metrics_refresh() -> dict:
+    """Nightly: recompute every active member's RFM scores and lifecycle stage."""
+    from members.services.metrics import member_metrics_refresh as refresh
+
+    return refresh()
+
+
+@shared_task(name="members.member_value_refresh", soft_time_limit=30 * 60, time_limit=35 * 60)
+def member_value_refresh() -> dict:
+    """Nightly: fit the value models on the history up to now and score every member."""
+    from members.services.value import member_value_refresh as refresh
+
+    return refresh()
+
+
+# An import must end well inside Redis's visibility timeout (3600 s) or Redis hands the message
+# to a second worker mid-run (harmless: the claim refuses it, but the time is wasted).
+IMPORT_SOFT_TIME_LIMIT = 50 * 60
+IMPORT_TIME_LIMIT = 55 * 60
+
+
+@shared_task(
+    name="members.import_job_run",
+    soft_time_limit=IMPORT_SOFT_TIME_LIMIT,
+    time_limit=IMPORT_TIME_LIMIT,
+)
+def import_job_run(job_id: int) -> str:
+    """Run a CSV import uploaded in the admin (members.services.import_jobs)."""
+    from members.services.import_jobs import import_job_run as run
+
+    job = run(job_id=job_id)
+    return job.status if job is not None else "skipped"
+
+
+@shared_task(name="members.import_jobs_redispatch_stale")
+def import_jobs_redispatch_stale() -> int:
+    """Periodic: re-send import jobs whose message was lost or whose worker died."""
+    from members.services.import_jobs import import_jobs_redispatch_stale as sweep
+
+    return sweep()
+
+
+@shared_task(name="members.rule_tags_refresh", soft_time_limit=20 * 60, time_limit=25 * 60)
+def rule_tags_refresh() -> dict:
+    """Periodic: re-materialise every rule tag (members.services.segments)."""
+    from members.services.segments import rule_tags_refresh as refresh
+
+    return refresh()

@@ -33,7 +33,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with a site that refuses locked-out sign-ins (scrm.lockout).
+    "scrm.admin_site.ScrmAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -120,6 +121,28 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Staff sign-in failure counts (scrm.lockout) must hold across web processes: Redis, or else a
+# file cache whose counters are locked across processes.
+CACHES["lockout"] = (
+    {**CACHES["default"], "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="scrm") + ":lockout"}
+    if REDIS_URL
+    else {
+        "BACKEND": "scrm.cache.LockingFileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "lockout"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+)
+# Per-channel send rates (campaigns.ratelimit) are counted where every worker sees them: Redis,
+# or else a file cache locked across the processes of this machine.
+CACHES["ratelimit"] = (
+    {**CACHES["default"], "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="scrm") + ":ratelimit"}
+    if REDIS_URL
+    else {
+        "BACKEND": "scrm.cache.LockingFileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "ratelimit"),
+        "OPTIONS": {"MAX_ENTRIES": 1_000},
+    }
+)
 
 # --- Auth -----------------------------------------------------------------------------------
 
@@ -130,6 +153,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Django's backend, refusing a username after repeated failed sign-ins (scrm.lockout).
+AUTHENTICATION_BACKENDS = ["scrm.lockout.LockoutModelBackend"]
+SCRM_LOGIN_FAILURE_LIMIT = env.int("SCRM_LOGIN_FAILURE_LIMIT", default=5)
+SCRM_LOGIN_FAILURE_WINDOW = env.int("SCRM_LOGIN_FAILURE_WINDOW", default=15 * 60)
+SCRM_LOGIN_LOCKOUT_SECONDS = env.int("SCRM_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+SCRM_LOGIN_LOCKOUT_CACHE = "lockout"
 
 # --- Internationalisation -------------------------------------------------------------------
 
@@ -154,6 +183,9 @@ STORAGES = {
         )
     },
 }
+# Uploaded import files (members.ImportJob). Never served by URL: they hold personal data. Web
+# and worker must share this folder (a volume in compose).
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # --- REST API -------------------------------------------------------------------------------
 
@@ -184,6 +216,9 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "members.choices.OrderStatus",
         "CouponStatusEnum": "members.choices.CouponStatus",
         "ConsentStatusEnum": "members.choices.ConsentStatus",
+        "GuideTaskStatusEnum": "campaigns.models.GuideTaskStatus",
+        "ReferralStatusEnum": "referrals.choices.ReferralStatus",
+        "RewardStatusEnum": "referrals.choices.RewardStatus",
     },
 }
 
@@ -223,6 +258,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "scrm.tasks.heartbeat", "schedule": 60.0},
     "events-redispatch-stale": {"task": "members.events_redispatch_stale", "schedule": 300.0},
+    "import-jobs-redispatch-stale": {
+        "task": "members.import_jobs_redispatch_stale",
+        "schedule": 300.0,
+    },
     "points-expire-due": {
         "task": "members.points_expire_due",
         "schedule": crontab(hour=2, minute=10),
@@ -230,6 +269,30 @@ CELERY_BEAT_SCHEDULE = {
     "coupons-expire-due": {
         "task": "members.coupons_expire_due",
         "schedule": crontab(hour=2, minute=20),
+    },
+    "campaigns-tick": {"task": "campaigns.tick", "schedule": 60.0},
+    "member-metrics-refresh": {
+        "task": "members.member_metrics_refresh",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    # After the metrics refresh: fit the value models on the day's history, score everyone.
+    "member-value-refresh": {
+        "task": "members.member_value_refresh",
+        "schedule": crontab(hour=4, minute=0),
+    },
+    # Rule tags follow their members through the day (purchases, consent, profile changes);
+    # once an hour keeps them fresh at the cost of one set-based pass per rule tag.
+    "rule-tags-refresh": {
+        "task": "members.rule_tags_refresh",
+        "schedule": crontab(minute=25),
+    },
+    "guide-tasks-expire": {
+        "task": "campaigns.guide_tasks_expire",
+        "schedule": crontab(minute=40),
+    },
+    "referrals-expire-due": {
+        "task": "referrals.referrals_expire_due",
+        "schedule": crontab(hour=2, minute=40),
     },
 }
 
@@ -261,6 +324,25 @@ LOGGING = {
 SCRM_DEFAULT_PHONE_REGION = env("SCRM_DEFAULT_PHONE_REGION", default="CN")
 SCRM_POINTS_PER_YUAN = env.float("SCRM_POINTS_PER_YUAN", default=1.0)
 SCRM_POINTS_VALID_DAYS = env.int("SCRM_POINTS_VALID_DAYS", default=365)
+# Member metrics (docs/metrics.md): RFM over this many days of paid orders, and the lifecycle
+# thresholds in local days (keys left out take the defaults in members.services.metrics).
+SCRM_RFM_WINDOW_DAYS = env.int("SCRM_RFM_WINDOW_DAYS", default=365)
+SCRM_LIFECYCLE = {
+    "new_days": 30,
+    "won_back_days": 30,
+    "at_risk_after": 90,
+    "dormant_after": 180,
+    "churned_after": 365,
+}
+# Predictive member value (docs/value.md): the fit's window of first purchases and sample
+# size, the minimum history before BG/NBD and Gamma-Gamma replace the fallbacks, the CLV
+# horizon and yearly discount rate, and the purchase gap assumed when nothing else is known.
+SCRM_VALUE_CALIBRATION_DAYS = env.int("SCRM_VALUE_CALIBRATION_DAYS", default=730)
+SCRM_VALUE_FIT_MAX_MEMBERS = env.int("SCRM_VALUE_FIT_MAX_MEMBERS", default=100_000)
+SCRM_VALUE_MIN_REPEAT_BUYERS = env.int("SCRM_VALUE_MIN_REPEAT_BUYERS", default=100)
+SCRM_VALUE_CLV_HORIZON_DAYS = env.int("SCRM_VALUE_CLV_HORIZON_DAYS", default=365)
+SCRM_VALUE_DISCOUNT_RATE = env.float("SCRM_VALUE_DISCOUNT_RATE", default=0.10)
+SCRM_VALUE_DEFAULT_INTERVAL_DAYS = env.int("SCRM_VALUE_DEFAULT_INTERVAL_DAYS", default=90)
 SCRM_EXTRA_SOURCE_CHANNELS: list[tuple[str, str]] = []
 SCRM_MEMBER_TOKEN_MAX_AGE = env.int("SCRM_MEMBER_TOKEN_MAX_AGE", default=30 * 24 * 3600)
 SCRM_WECHAT_APP_ID = env("SCRM_WECHAT_APP_ID", default="")
@@ -273,3 +355,95 @@ SCRM_WECHAT_CLIENT = env(
     if DEBUG and not SCRM_WECHAT_APP_ID
     else "members.wechat.MiniProgramClient",
 )
+
+# Referrals (docs/referrals.md). The link a referral QR code carries, with {code} in it: an H5
+# page or a mini-program "普通链接二维码" rule that opens the mini-program with the code.
+SCRM_REFERRAL_LINK_TEMPLATE = env(
+    "SCRM_REFERRAL_LINK_TEMPLATE", default="https://example.com/r/{code}"
+)
+SCRM_REFERRAL_CODE_LENGTH = env.int("SCRM_REFERRAL_CODE_LENGTH", default=6)
+# Only new customers can be referred: no order ever, and joined at most this long ago.
+SCRM_REFERRAL_NEW_MEMBER_HOURS = env.int("SCRM_REFERRAL_NEW_MEMBER_HOURS", default=72)
+# First-order window for referrals made while no programme is active (no rewards then).
+SCRM_REFERRAL_QUALIFY_DAYS = env.int("SCRM_REFERRAL_QUALIFY_DAYS", default=30)
+SCRM_REFERRAL_MAX_DEPTH = env.int("SCRM_REFERRAL_MAX_DEPTH", default=100)
+# More sign-ups than this from one code within the minutes below flags them all for review.
+SCRM_REFERRAL_BURST_LIMIT = env.int("SCRM_REFERRAL_BURST_LIMIT", default=10)
+SCRM_REFERRAL_BURST_MINUTES = env.int("SCRM_REFERRAL_BURST_MINUTES", default=60)
+# Referral rate and k-factor count members with a paid order within this many days as active.
+SCRM_REFERRAL_ACTIVE_DAYS = env.int("SCRM_REFERRAL_ACTIVE_DAYS", default=365)
+# A font with CJK glyphs for Chinese poster titles ("" tries the usual Noto/WenQuanYi paths).
+SCRM_REFERRAL_POSTER_FONT = env("SCRM_REFERRAL_POSTER_FONT", default="")
+
+# Segment rule trees (docs/segments.md): refused beyond these sizes, with the limit stated.
+SCRM_SEGMENT_MAX_DEPTH = env.int("SCRM_SEGMENT_MAX_DEPTH", default=6)
+SCRM_SEGMENT_MAX_CONDITIONS = env.int("SCRM_SEGMENT_MAX_CONDITIONS", default=50)
+
+# --- Campaign engine (docs/campaigns.md) ------------------------------------------------------
+
+# Marketing waits outside these local hours (deferred, never dropped); "" switches it off.
+SCRM_QUIET_HOURS = env.list("SCRM_QUIET_HOURS", default=["21:00", "09:00"])
+# One contact budget across channels, and per channel: [[sends, days], ...] over rolling windows.
+# WeCom allows a customer 4 mass messages a month from one enterprise (FACTS.md).
+SCRM_FREQUENCY_CAPS = {
+    "all": [[1, 1], [3, 7]],
+    "channels": {"wecom": [[4, 30]], "sms": [[4, 30]], "email": [[2, 7]]},
+}
+# Brand-wide holdout: this share of members never gets marketing, to measure its total uplift.
+SCRM_GLOBAL_HOLDOUT_PERCENT = env.float("SCRM_GLOBAL_HOLDOUT_PERCENT", default=0)
+SCRM_DISPATCH_BATCH = env.int("SCRM_DISPATCH_BATCH", default=500)
+SCRM_DISPATCH_PARALLEL = env.int("SCRM_DISPATCH_PARALLEL", default=2)
+SCRM_DISPATCH_MAX_ATTEMPTS = env.int("SCRM_DISPATCH_MAX_ATTEMPTS", default=5)
+# A claim older than this belongs to a worker that died: the sweep hands it back.
+SCRM_DISPATCH_CLAIM_TIMEOUT = env.int("SCRM_DISPATCH_CLAIM_TIMEOUT", default=120)
+SCRM_WEBHOOK_URL = env("SCRM_WEBHOOK_URL", default="")
+SCRM_WEBHOOK_SECRET = env("SCRM_WEBHOOK_SECRET", default="")
+SCRM_WEBHOOK_TIMEOUT = env.float("SCRM_WEBHOOK_TIMEOUT", default=5.0)
+
+# --- Delivery channels (docs/channels.md) ----------------------------------------------------
+
+# Sends per second per channel, shared by all workers (docs/channels.md); a channel left out is
+# not limited. From the environment as "sms=50;email=20".
+SCRM_CHANNEL_RATES = env.dict(
+    "SCRM_CHANNEL_RATES",
+    cast={"value": int},
+    default={"sms": 50, "miniprogram": 100, "wecom": 100, "wecom_group": 10, "email": 20},
+)
+SCRM_CHANNEL_RATE_CACHE = "ratelimit"
+# Provider calls: a timeout per request (a timeout is retried later with backoff), and how
+# many requests one worker has in flight for per-message APIs (SMS, mini-program).
+SCRM_CHANNEL_HTTP_TIMEOUT = env.float("SCRM_CHANNEL_HTTP_TIMEOUT", default=5.0)
+SCRM_CHANNEL_HTTP_CONCURRENCY = env.int("SCRM_CHANNEL_HTTP_CONCURRENCY", default=8)
+# WeCom (customer contact): with both set, 1:1 guide tasks and group broadcasts are created in
+# WeCom; without them, guides send 1:1 messages from their workspace task list.
+SCRM_WECOM_CORP_ID = env("SCRM_WECOM_CORP_ID", default="")
+SCRM_WECOM_SECRET = env("SCRM_WECOM_SECRET", default="")
+SCRM_WECOM_API_BASE = env("SCRM_WECOM_API_BASE", default="https://qyapi.weixin.qq.com")
+# A guide task nobody sent within this many hours expires.
+SCRM_GUIDE_TASK_TTL_HOURS = env.int("SCRM_GUIDE_TASK_TTL_HOURS", default=72)
+# Mini-program subscription messages use SCRM_WECHAT_APP_ID / SCRM_WECHAT_APP_SECRET (above);
+# which version of the mini-program a message opens: formal, trial or developer.
+SCRM_WECHAT_API_BASE = env("SCRM_WECHAT_API_BASE", default="https://api.weixin.qq.com")
+SCRM_MINIPROGRAM_STATE = env("SCRM_MINIPROGRAM_STATE", default="formal")
+# SMS through Aliyun SendSms: the channel is usable when the key pair and the approved
+# signature (the brand name carriers show in 【】) are set.
+SCRM_SMS_ACCESS_KEY_ID = env("SCRM_SMS_ACCESS_KEY_ID", default="")
+SCRM_SMS_ACCESS_KEY_SECRET = env("SCRM_SMS_ACCESS_KEY_SECRET", default="")
+SCRM_SMS_SIGN_NAME = env("SCRM_SMS_SIGN_NAME", default="")
+SCRM_SMS_REGION = env("SCRM_SMS_REGION", default="cn-hangzhou")
+SCRM_SMS_ENDPOINT = env("SCRM_SMS_ENDPOINT", default="https://dysmsapi.aliyuncs.com/")
+# Every marketing SMS template must carry this, and a reply of one of these words (case and
+# punctuation ignored; the Chinese ones anywhere in the reply) withdraws the member's SMS
+# consent. The reply callback is /api/v1/sms/replies/<SCRM_SMS_INBOUND_TOKEN>/.
+SCRM_SMS_OPT_OUT_TEXT = env("SCRM_SMS_OPT_OUT_TEXT", default="拒收请回复R")
+SCRM_SMS_OPT_OUT_WORDS = env.list(
+    "SCRM_SMS_OPT_OUT_WORDS", default=["TD", "T", "R", "N", "退订", "拒收", "取消订阅"]
+)
+SCRM_SMS_INBOUND_TOKEN = env("SCRM_SMS_INBOUND_TOKEN", default="")
+# Email: Django's email backend from EMAIL_URL (smtp+tls://user:password@host:587, or the
+# console in the embedded default); the channel is usable once SCRM_EMAIL_FROM is set.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+SCRM_EMAIL_FROM = env("SCRM_EMAIL_FROM", default="")
+# Sent as the List-Unsubscribe header of campaign emails, e.g. "<mailto:unsubscribe@brand.cn>".
+SCRM_EMAIL_LIST_UNSUBSCRIBE = env("SCRM_EMAIL_LIST_UNSUBSCRIBE", default="")

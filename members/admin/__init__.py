@@ -4,4 +4,4 @@ Importing the modules registers their ModelAdmins. Guides see only their store's
 what hangs off them, with masked phones; writes go through members.services.
 """
 
-from members.admin import member, records, stores, tags  # noqa: F401
+from members.admin import member, records, segments, stores, tags, value  # noqa: F401

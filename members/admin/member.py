@@ -11,7 +11,7 @@ from django.urls import path
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from members.admin import member_actions, member_page
+from members.admin import benefit_actions, member_actions, member_page, privacy_actions
 from members.admin.base import BigTableAdmin, guide_restricted
 from members.admin.member_filters import (
     ConsentFilter,
@@ -22,7 +22,7 @@ from members.admin.member_filters import (
 )
 from members.admin.member_form import MemberForm
 from members.choices import source_channels
-from members.identity import id_mask, phone_mask, phone_normalise
+from members.identity import email_mask, id_mask, phone_mask, phone_normalise
 from members.models import Member, MemberTag
 from members.selectors import member_should_mask, members_visible_to
 from members.services.members import IDENTITY_FIELDS, PROFILE_FIELDS, member_update, member_upsert
@@ -42,7 +42,9 @@ STATS = (
     "created_at",
     "updated_at",
 )
-MASKED = {f: f"{f}_masked" for f in IDENTITY_FIELDS}
+# Identities and the email address: shown masked to whoever must not see them.
+CONTACT_FIELDS = (*IDENTITY_FIELDS, "email")
+MASKED = {f: f"{f}_masked" for f in CONTACT_FIELDS}
 
 
 def _field_label(name: str):
@@ -79,6 +81,9 @@ class MemberAdmin(BigTableAdmin):
         member_actions.assign_guide,
         member_actions.export_csv,
         member_actions.merge_members,
+        privacy_actions.erase_members,
+        benefit_actions.adjust_points,
+        benefit_actions.issue_coupon,
     )
     change_form_template = "admin/members/member/change_form.html"
     change_list_template = "admin/members/change_list_import.html"
@@ -110,6 +115,10 @@ class MemberAdmin(BigTableAdmin):
 
     def has_merge_permission(self, request):
         return not guide_restricted(request) and request.user.has_perm("members.merge_members")
+
+    has_erase_permission = privacy_actions.has_erase_permission
+    has_adjust_points_permission = benefit_actions.has_adjust_points_permission
+    has_issue_coupon_permission = benefit_actions.has_issue_coupon_permission
 
     def has_import_permission(self, request):
         user = request.user
@@ -202,12 +211,16 @@ class MemberAdmin(BigTableAdmin):
     def wecom_external_userid_masked(self, obj):
         return id_mask(obj.wecom_external_userid) or "-"
 
+    @admin.display(description=_field_label("email"))
+    def email_masked(self, obj):
+        return email_mask(obj.email) or "-"
+
     # --- the member page ---------------------------------------------------------------
 
     def _identity_fields(self, request) -> tuple[str, ...]:
         if member_should_mask(request.user):
-            return tuple(MASKED[f] for f in IDENTITY_FIELDS)
-        return IDENTITY_FIELDS
+            return tuple(MASKED[f] for f in CONTACT_FIELDS)
+        return CONTACT_FIELDS
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [

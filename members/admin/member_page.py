@@ -12,18 +12,19 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
 
+from members.admin import import_jobs  # noqa: F401  (registers the job pages)
 from members.admin.member_actions import TagChoiceForm
 from members.choices import ConsentChannel
 from members.events import EventKind
-from members.imports import CsvFormatError, members_import_csv, orders_import_csv
-from members.models import Member, Tag
+from members.models import ImportJob, Member, MemberValue, Tag
 from members.selectors import member_timeline
+from members.services.import_jobs import import_job_create
 from members.services.tags import members_tag, members_untag
 
 # How many rows of each history the member page shows (newest first).
 PAGE_ROWS = 50
-# Bad rows listed on the import result page; the full list is in the command's --errors file.
-IMPORT_ERRORS_SHOWN = 200
+# Recent jobs listed under the upload form.
+RECENT_IMPORTS = 10
 
 EVENT_LABELS = {
     EventKind.MEMBER_CREATED: _("joined"),
@@ -63,6 +64,9 @@ def member_page_context(model_admin, request, member: Member) -> dict:
             member.coupons.select_related("template").order_by("-issued_at")[:PAGE_ROWS]
         ),
         "consents": consents,
+        # The nightly prediction (docs/value.md); None before the first scoring or for a
+        # member who never bought.
+        "predicted_value": MemberValue.objects.filter(member=member).first(),
         "page_rows": PAGE_ROWS,
         "can_tag": model_admin.has_tag_permission(request),
         "can_untag": model_admin.has_untag_permission(request),
@@ -118,12 +122,12 @@ class ImportForm(forms.Form):
 
 
 class CsvImportView(FormView):
-    """Upload a members (or orders) CSV; show the import report. Large files belong to the
-    import command: this runs inside the request (docs/csv-import.md)."""
+    """Upload a members (or orders) CSV: the file is stored and imported by a Celery worker;
+    the operator is taken to the job's page, which shows progress, counts and bad rows."""
 
     model_admin = None
     form_class = ImportForm
-    template_name = "admin/members/import.html"
+    template_name = "admin/members/import_upload.html"
     kind = "members"
 
     def dispatch(self, request, *args, **kwargs):
@@ -133,32 +137,27 @@ class CsvImportView(FormView):
 
     def get_context_data(self, **kwargs):
         opts = self.model_admin.opts
+        recent = ImportJob.objects.filter(kind=self.kind).select_related("created_by")
         return super().get_context_data(
             **self.model_admin.admin_site.each_context(self.request),
             opts=opts,
             title=_("Import %(what)s from CSV") % {"what": opts.verbose_name_plural},
+            recent_jobs=list(recent.order_by("-pk")[:RECENT_IMPORTS]),
+            jobs_url=reverse("admin:members_importjob_changelist") + f"?kind__exact={self.kind}",
             **kwargs,
         )
 
     def form_valid(self, form):
         upload = form.cleaned_data["file"]
-        run = members_import_csv if self.kind == "members" else orders_import_csv
-        try:
-            report = run(
-                stream=upload,
-                actor=self.request.user,
-                encoding=form.cleaned_data["encoding"],
-                name=upload.name,
-            )
-        except CsvFormatError as exc:
-            form.add_error("file", exc)
-            return self.form_invalid(form)
-        level = messages.SUCCESS if report.ok else messages.WARNING
-        messages.add_message(self.request, level, report.summary())
-        return self.render_to_response(
-            self.get_context_data(
-                form=self.form_class(),
-                report=report,
-                errors_shown=report.errors[:IMPORT_ERRORS_SHOWN],
-            )
+        job = import_job_create(
+            kind=self.kind,
+            upload=upload,
+            encoding=form.cleaned_data["encoding"],
+            actor=self.request.user,
         )
+        messages.success(
+            self.request,
+            _("“%(name)s” was uploaded; the import runs in the background.")
+            % {"name": job.original_name},
+        )
+        return HttpResponseRedirect(reverse("admin:members_importjob_change", args=[job.pk]))

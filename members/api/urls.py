@@ -3,13 +3,23 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from members.api.views import benefits, me, member_history, members, orders, tags
+from members.api.views import (
+    benefits,
+    me,
+    member_history,
+    members,
+    orders,
+    privacy,
+    segments,
+    tags,
+)
 
 router = SimpleRouter()
 router.register("members", members.MemberViewSet, basename="member")
 router.register("tag-groups", tags.TagGroupViewSet, basename="tag-group")
 router.register("tags", tags.TagViewSet, basename="tag")
 router.register("orders", orders.OrderViewSet, basename="order")
+router.register("segments", segments.SegmentViewSet, basename="segment")
 router.register("coupon-templates", benefits.CouponTemplateViewSet, basename="coupon-template")
 
 member_paths = [
@@ -18,6 +28,8 @@ member_paths = [
     ("points", member_history.MemberPointsView),
     ("coupons", member_history.MemberCouponsView),
     ("consent", member_history.MemberConsentView),
+    ("erase", privacy.MemberEraseView),
+    ("data", privacy.MemberDataView),
 ]
 
 urlpatterns = [
@@ -33,4 +45,6 @@ urlpatterns = [
     path("me/coupons/", me.MeCouponsView.as_view(), name="me-coupons"),
     path("me/orders/", me.MeOrdersView.as_view(), name="me-orders"),
     path("me/consent/", me.MeConsentView.as_view(), name="me-consent"),
+    path("me/data/", privacy.MeDataView.as_view(), name="me-data"),
+    path("me/erase/", privacy.MeEraseView.as_view(), name="me-erase"),
 ]

@@ -14,13 +14,12 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from members.choices import ConsentStatus, MemberStatus
-from members.events import EventKind
-from members.imports.eventlog import events_write
+from members.events import EventKind, events_record_many
 from members.imports.sql import rows_update
 from members.models import Consent, Event, Member
 
 # The very rules member_upsert applies; private there, shared on purpose so both stay equal.
-from members.services.members import IDENTITY_FIELDS, PROFILE_FIELDS, _apply
+from members.services.members import IDENTITY_FIELDS, PROFILE_FIELDS, member_fields_apply
 
 CONSENT_METHOD = "import"
 
@@ -101,7 +100,7 @@ class _Batch:
         if found:
             member = next(iter(found.values()))
             before = {f: getattr(member, f) for f in IDENTITY_FIELDS}
-            changed = _apply(member, {**identities, **profile}, keep_existing=True)
+            changed = member_fields_apply(member, {**identities, **profile}, keep_existing=True)
             for f in IDENTITY_FIELDS:
                 if f in changed:
                     if before[f]:
@@ -179,8 +178,8 @@ class _Batch:
             rows_update(
                 Consent, list(self.changed_consents.values()), ["status", "changed_at", "method"]
             )
-        events_write(
-            [
+        events_record_many(
+            events=[
                 Event(
                     member_id=member.pk,
                     kind=kind,

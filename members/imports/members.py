@@ -39,8 +39,8 @@ from members.imports.report import (
 from members.models import Member, Tag
 from members.services.members import (
     IDENTITY_FIELDS,
-    _clean_profile,
     consent_set,
+    member_profile_clean,
     member_resolve,
     member_upsert,
 )
@@ -141,7 +141,7 @@ class _MemberImport:
                     fail(column, str(exc))
         if not errors:
             try:  # member_upsert's own rules, so an import accepts what the API accepts
-                _clean_profile(item.values)
+                member_profile_clean(item.values)
             except ValidationError as exc:
                 columns = {"home_store": "store"}
                 errors += errors_from_validation(exc, line=line, fields=columns)

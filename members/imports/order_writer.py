@@ -17,8 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.choices import OrderStatus, PointsKind
-from members.events import EventKind
-from members.imports.eventlog import events_write
+from members.events import EventKind, events_record_many
 from members.imports.sql import rows_update
 from members.models import Event, Member, Order, PointsEntry, Store
 from members.services.orders import member_stats_refresh
@@ -113,4 +112,4 @@ def _earn_points(paid: list[Order], *, member_ids: list[int], now) -> None:
     for member in changed:
         member.updated_at = now
     rows_update(Member, changed, ["points_balance", "updated_at"])
-    events_write(events, now=now)
+    events_record_many(events=events, now=now)

@@ -28,8 +28,7 @@ from members.imports.lookups import Lookups
 from members.imports.order_writer import orders_write_new
 from members.imports.report import ImportReport, RowError, errors_from_validation, import_audit
 from members.models import Member, Order, Store
-from members.services.orders import CONTENT_FIELDS, order_upsert
-from members.services.orders import _clean as order_clean
+from members.services.orders import CONTENT_FIELDS, order_upsert, order_values_clean
 
 MEMBER_COLUMNS = ("member_phone", "member_unionid", "member_id")
 COLUMNS = (
@@ -137,7 +136,7 @@ class _OrderImport:
             "status": OrderStatus.PAID,
         }
         try:
-            typed = order_clean(**{**typed, **{c: stand_ins[c] for c in failed}})
+            typed = order_values_clean(**{**typed, **{c: stand_ins[c] for c in failed}})
         except ValidationError as exc:
             for error in errors_from_validation(exc, line=line):
                 if error.field not in failed:

@@ -2,10 +2,14 @@
 
 from .benefits import Coupon, CouponTemplate, PointsEntry
 from .events import AuditLog, Event
+from .imports import ImportJob, ImportKind, ImportStatus
 from .member import Consent, Member, MemberMerge, Tier
+from .metrics import LifecycleStage, MemberMetrics
 from .orders import Order
+from .segments import Segment
 from .stores import Guide, Store
 from .tags import MemberTag, Tag, TagGroup
+from .value import MemberValue, ValueModelFit
 
 __all__ = [
     "AuditLog",
@@ -14,13 +18,21 @@ __all__ = [
     "CouponTemplate",
     "Event",
     "Guide",
+    "ImportJob",
+    "ImportKind",
+    "ImportStatus",
+    "LifecycleStage",
     "Member",
     "MemberMerge",
+    "MemberMetrics",
     "MemberTag",
+    "MemberValue",
     "Order",
     "PointsEntry",
+    "Segment",
     "Store",
     "Tag",
     "TagGroup",
     "Tier",
+    "ValueModelFit",
 ]

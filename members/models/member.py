@@ -42,6 +42,9 @@ class Member(models.Model):
     wecom_external_userid = models.CharField(
         _("WeCom external user id"), max_length=64, null=True, blank=True, unique=True
     )
+    # A way to reach the member (the email channel), not an identity: families share addresses,
+    # so it is neither unique nor used to find who a record belongs to.
+    email = models.EmailField(_("email"), null=True, blank=True)
 
     source = models.CharField(_("source channel"), max_length=32, default="other", db_index=True)
     home_store = models.ForeignKey(
@@ -97,6 +100,7 @@ class Member(models.Model):
             ("view_unmasked_phone", _("Can see full phone numbers and WeChat ids")),
             ("export_members", _("Can export members")),
             ("merge_members", _("Can merge members")),
+            ("erase_members", _("Can erase members' personal data")),
         ]
         constraints = [
             models.CheckConstraint(

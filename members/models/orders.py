@@ -10,8 +10,15 @@ class Order(models.Model):
 
     source = models.CharField(_("order source"), max_length=32, default="pos")
     external_id = models.CharField(_("external id"), max_length=64)
+    # NULL only for orders of an erased member: kept for accounting, pointing to nobody
+    # (members.services.privacy, docs/decisions.md).
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, related_name="orders", verbose_name=_("member")
+        "members.Member",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("member"),
     )
     store = models.ForeignKey(
         "members.Store",

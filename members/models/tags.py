@@ -35,6 +35,12 @@ class Tag(models.Model):
     name = models.CharField(_("name"), max_length=30)
     sort = models.PositiveSmallIntegerField(_("sort order"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # A rule tag: members matching this rule tree get the tag (source "rule") and lose it when
+    # they stop matching; a beat job re-materialises it (members.services.segments).
+    rule = models.JSONField(_("rule"), null=True, blank=True)
+    rule_refreshed_at = models.DateTimeField(_("rule last applied"), null=True, blank=True)
+    rule_added = models.PositiveIntegerField(_("members added last time"), default=0)
+    rule_removed = models.PositiveIntegerField(_("members removed last time"), default=0)
 
     class Meta:
         verbose_name = _("tag")

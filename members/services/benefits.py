@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,8 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.choices import CouponStatus, MemberStatus, OrderStatus, PointsKind
-from members.events import EventKind, event_record, events_record_bulk
-from members.models import Coupon, CouponTemplate, Member, Order, PointsEntry
+from members.events import EventKind, event_record, events_record_bulk, events_record_many
+from members.models import Coupon, CouponTemplate, Event, Member, Order, PointsEntry
+from members.services.audit import audit_record
 
 # Coupon codes avoid look-alike characters (0/O, 1/I/L) so cashiers can type them.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -120,6 +122,123 @@ def points_adjust(*, member: Member, points: int, reason: str) -> PointsEntry:
     return _entry(member, kind=PointsKind.ADJUST, delta=points, reason=reason)
 
 
+@dataclass(frozen=True)
+class PointsAdjustResult:
+    """What points_adjust_bulk did: members adjusted, and members refused for a short balance
+    (with the first of their ids, for the operator's message)."""
+
+    adjusted: int
+    refused: int
+    refused_ids: tuple[int, ...] = ()
+
+
+# Members per chunk of points_adjust_bulk: each chunk is a handful of queries.
+ADJUST_CHUNK = 1000
+REFUSED_IDS_KEPT = 20
+
+
+@transaction.atomic
+def points_adjust_bulk(
+    *, members: QuerySet[Member], points: int, reason: str, actor=None, chunk: int = ADJUST_CHUNK
+) -> PointsAdjustResult:
+    """points_adjust for a set of members, set-based: chunks of ids walked by key, each locked,
+    updated and logged in bulk. A deduction larger than a member's balance is refused for that
+    member (nothing is written for them); the others are adjusted. One audit row records the
+    operator's action."""
+    if not isinstance(points, int) or isinstance(points, bool):
+        raise ValidationError({"points": [_("Points must be a whole number.")]})
+    if points == 0:
+        raise ValidationError({"points": [_("Adjust by a non-zero number of points.")]})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": [_("Say why the points are adjusted.")]})
+    reason = reason.strip()[:100]
+    ids = members.filter(status=MemberStatus.ACTIVE).order_by("pk").values_list("pk", flat=True)
+    adjusted, refused, refused_ids, last = 0, 0, [], 0
+    while True:
+        chunk_ids = list(ids.filter(pk__gt=last)[:chunk])
+        if not chunk_ids:
+            break
+        last = chunk_ids[-1]
+        locked = list(
+            Member.objects.select_for_update()
+            .filter(pk__in=chunk_ids, status=MemberStatus.ACTIVE)
+            .order_by("pk")
+            .only("pk", "points_balance")
+        )
+        ok = [m for m in locked if m.points_balance + points >= 0]
+        short = [m.pk for m in locked if m.points_balance + points < 0]
+        refused += len(short)
+        refused_ids += short[: max(0, REFUSED_IDS_KEPT - len(refused_ids))]
+        if ok:
+            _adjust_chunk(ok, points=points, reason=reason)
+            adjusted += len(ok)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="points.adjust",
+            target=_("%(n)d members") % {"n": adjusted},
+            data={"points": points, "reason": reason, "adjusted": adjusted, "refused": refused},
+        )
+    return PointsAdjustResult(adjusted=adjusted, refused=refused, refused_ids=tuple(refused_ids))
+
+
+def _adjust_chunk(members: list[Member], *, points: int, reason: str) -> None:
+    """Adjust locked members whose balance allows it: lots, balances, ledger rows, events."""
+    ids = [m.pk for m in members]
+    if points < 0:
+        # Spend the unspent earnings oldest expiry first, as _consume does for one member.
+        left = dict.fromkeys(ids, -points)
+        lots = (
+            PointsEntry.objects.select_for_update()
+            .filter(member_id__in=ids, remaining__gt=0)
+            .order_by("member_id", F("expires_at").asc(nulls_last=True), "pk")
+            .only("pk", "member_id", "remaining")
+        )
+        spent = []
+        for lot in lots:
+            take = min(lot.remaining, left[lot.member_id])
+            if take:
+                lot.remaining -= take
+                left[lot.member_id] -= take
+                spent.append(lot)
+        PointsEntry.objects.bulk_update(spent, ["remaining"], batch_size=1000)
+    now = timezone.now()
+    Member.objects.filter(pk__in=ids).update(
+        points_balance=F("points_balance") + points, updated_at=now
+    )
+    PointsEntry.objects.bulk_create(
+        [
+            PointsEntry(
+                member_id=m.pk,
+                kind=PointsKind.ADJUST,
+                delta=points,
+                balance_after=m.points_balance + points,
+                reason=reason,
+                remaining=max(points, 0),
+            )
+            for m in members
+        ],
+        batch_size=1000,
+    )
+    events_record_many(
+        events=[
+            Event(
+                member_id=m.pk,
+                kind=EventKind.POINTS_CHANGED,
+                data={
+                    "kind": PointsKind.ADJUST,
+                    "delta": points,
+                    "balance": m.points_balance + points,
+                    "reason": reason,
+                },
+                occurred_at=now,
+            )
+            for m in members
+        ],
+        now=now,
+    )
+
+
 def points_revoke_for_order(*, order: Order) -> PointsEntry | None:
     """Take back what ``order`` earned, capped at the current balance (never below zero)."""
     earned = sum(
@@ -186,8 +305,11 @@ def _new_code() -> str:
 
 
 @transaction.atomic
-def coupons_issue(*, template: CouponTemplate, members: QuerySet[Member], reason: str = "") -> int:
-    """Issue one coupon of ``template`` to each member; all or nothing when stock runs short."""
+def coupons_issue(
+    *, template: CouponTemplate, members: QuerySet[Member], reason: str = "", actor=None
+) -> int:
+    """Issue one coupon of ``template`` to each member; all or nothing when stock runs short.
+    With an ``actor`` (an operator in the admin), the issue is written to the audit log."""
     if not template.is_active:
         raise ValidationError({"template": [_("This coupon template is not active.")]})
     member_ids = list(
@@ -227,6 +349,13 @@ def coupons_issue(*, template: CouponTemplate, members: QuerySet[Member], reason
         kind=EventKind.COUPON_ISSUED,
         data={"template_id": template.pk, "template": template.name, "reason": reason},
     )
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="coupons.issue",
+            target=str(template)[:100],
+            data={"template_id": template.pk, "issued": wanted, "reason": reason},
+        )
     return wanted
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -47,6 +48,7 @@ PROFILE_FIELDS = (
     "home_store",
     "guide",
     "tier",
+    "email",
 )
 _UNSET = object()
 
@@ -87,7 +89,24 @@ def _clean_identities(values: dict) -> dict:
     return cleaned
 
 
-def _clean_profile(values: dict) -> dict:
+def _email_clean(raw) -> tuple[str | None, str | None]:
+    """An address with its domain in lower case (the local part is the mail server's to
+    interpret), or None when blank; with the error message when it is not an address."""
+    text = (raw or "").strip()
+    if not text:
+        return None, None
+    try:
+        validate_email(text)
+    except ValidationError:
+        return None, _("Enter a valid email address.")
+    if len(text) > 254:
+        return None, _("At most %(n)d characters.") % {"n": 254}
+    local, _at, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}", None
+
+
+def member_profile_clean(values: dict) -> dict:
+    """Validate and normalise the profile fields present in `values`; raise on any bad one."""
     errors: dict[str, list[str]] = {}
     cleaned = {}
     for field in PROFILE_FIELDS:
@@ -118,6 +137,10 @@ def _clean_profile(values: dict) -> dict:
             errors[field] = [_("Not a shop guide.")]
         elif field == "tier" and value is not None and not isinstance(value, Tier):
             errors[field] = [_("Not a tier.")]
+        elif field == "email":
+            value, problem = _email_clean(value)
+            if problem:
+                errors[field] = [problem]
         cleaned[field] = value
     if errors:
         raise ValidationError(errors)
@@ -160,8 +183,8 @@ def member_upsert(*, actor=None, **values) -> tuple[Member, bool]:
     """Create a member, or update the one that already owns a given identity.
 
     ``values`` holds identities (phone, unionid, openid, wecom_external_userid) and profile
-    fields (name, gender, birthday, province, city, source, home_store, guide, tier). At least
-    one identity is required. Empty values never erase what an existing member has.
+    fields (name, gender, birthday, province, city, source, home_store, guide, tier, email). At
+    least one identity is required. Empty values never erase what an existing member has.
     Returns (member, created).
     """
     unknown = set(values) - set(IDENTITY_FIELDS) - set(PROFILE_FIELDS)
@@ -173,13 +196,13 @@ def member_upsert(*, actor=None, **values) -> tuple[Member, bool]:
             {"identity": [_("A member needs a phone, union id, open id or WeCom id.")]},
             code="no_identity",
         )
-    profile = _clean_profile(values)
+    profile = member_profile_clean(values)
     if profile.get("guide") is not None and profile.get("home_store") is None:
         profile["home_store"] = profile["guide"].store
     member = member_resolve(**identities)
     if member is not None:
         member = Member.objects.select_for_update().get(pk=member.pk)
-        changed = _apply(member, {**identities, **profile}, keep_existing=True)
+        changed = member_fields_apply(member, {**identities, **profile}, keep_existing=True)
         if changed:
             member.save()
             event_record(
@@ -196,7 +219,11 @@ def member_upsert(*, actor=None, **values) -> tuple[Member, bool]:
     return member, True
 
 
-def _apply(member: Member, values: dict, *, keep_existing: bool) -> set[str]:
+def member_fields_apply(member: Member, values: dict, *, keep_existing: bool) -> set[str]:
+    """Set cleaned values on `member` (unsaved) and return the names of the fields that changed.
+
+    With `keep_existing`, blank incoming values leave the stored ones alone (upsert semantics).
+    """
     changed = set()
     for field, value in values.items():
         if keep_existing and value in (None, ""):
@@ -221,13 +248,13 @@ def member_update(*, member: Member, actor=None, **values) -> Member:
             raise ValidationError(
                 {field: [_("Another member already has this value.")]}, code="identity_taken"
             )
-    profile = _clean_profile(values)
+    profile = member_profile_clean(values)
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status != MemberStatus.ACTIVE:
         raise ValidationError(_("This member was merged or erased and cannot be changed."))
     if not any(identities.get(f, getattr(member, f)) for f in IDENTITY_FIELDS):
         raise ValidationError({"identity": [_("A member must keep at least one identity.")]})
-    changed = _apply(member, {**identities, **profile}, keep_existing=False)
+    changed = member_fields_apply(member, {**identities, **profile}, keep_existing=False)
     if changed:
         member.save()
         event_record(member=member, kind=EventKind.MEMBER_UPDATED, data={"fields": sorted(changed)})

@@ -22,7 +22,10 @@ from members.models import Member, Order, Store
 CONTENT_FIELDS = ("member_id", "store_id", "paid_amount", "gross_margin", "item_count", "paid_at")
 
 
-def _clean(*, source, external_id, paid_amount, gross_margin, item_count, paid_at, status) -> dict:
+def order_values_clean(
+    *, source, external_id, paid_amount, gross_margin, item_count, paid_at, status
+) -> dict:
+    """Validate and normalise an order's values; raise ValidationError naming every bad field."""
     errors: dict[str, list[str]] = {}
     source = (source or "").strip()
     external_id = (str(external_id) if external_id is not None else "").strip()
@@ -83,7 +86,7 @@ def order_upsert(
     """Record an order once. Sending the same order again changes nothing; sending it with
     status "refunded" refunds it; reusing its external id with other content is refused.
     Keeps the member's purchase stats and points in step. Returns (order, created)."""
-    values = _clean(
+    values = order_values_clean(
         source=source,
         external_id=external_id,
         paid_amount=paid_amount,

@@ -18,6 +18,8 @@ SCOPES = {
     "members:write": _("create and update members, tag them"),
     "orders:write": _("push orders and refunds"),
     "benefits:write": _("earn and spend points, issue and redeem coupons"),
+    "segments:read": _("read segments, count and preview their members"),
+    "segments:write": _("create and change segments"),
 }
 
 

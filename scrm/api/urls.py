@@ -7,4 +7,6 @@ from scrm.api.views import WhoAmIView
 urlpatterns = [
     path("whoami/", WhoAmIView.as_view(), name="api-whoami"),
     path("", include("members.api.urls")),
+    path("", include("campaigns.api.channel_urls")),
+    path("", include("referrals.api.urls")),
 ]

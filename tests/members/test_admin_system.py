@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from members.management.commands.setup_roles import OPERATORS, SHOP_GUIDES
-from members.models import Guide, Member, Tag, TagGroup
+from members.models import Guide, ImportJob, Member, Tag, TagGroup
 from scrm.models import ApiKey
 from tests import factories
 
@@ -193,28 +193,51 @@ def test_tag_group_with_inline_tags(operator_admin):
     assert list(Tag.objects.filter(group=group).values_list("name", flat=True)) == ["油性", "干性"]
 
 
-def test_import_members_from_the_admin(operator_admin, store):
+@pytest.fixture
+def eager_imports(settings, tmp_path, monkeypatch):
+    """Uploads stored in a folder of the test; import jobs run eagerly when their message is
+    sent after commit (tests/members/test_admin_import_jobs.py covers the queue itself)."""
+    from members import tasks
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setattr(tasks.events_dispatch, "delay", lambda ids: None)
+    monkeypatch.setattr(
+        tasks.import_job_run,
+        "delay",
+        lambda job_id: tasks.import_job_run.apply(args=(job_id,), throw=True),
+    )
+
+
+def test_import_members_from_the_admin(
+    operator_admin, store, eager_imports, django_capture_on_commit_callbacks
+):
     url = reverse("admin:members_member_import")
     assert operator_admin.get(url).status_code == 200
     content = f"phone,name,store\n138 1234 5678,王小美,{store.code}\n12345,坏行,\n".encode()
     upload = io.BytesIO(content)
     upload.name = "members.csv"
-    response = operator_admin.post(url, {"file": upload, "encoding": "utf-8"})
-    assert response.status_code == 200
-    report = response.context["report"]
-    assert (report.created, report.bad_rows) == (1, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_admin.post(url, {"file": upload, "encoding": "utf-8"})
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("admin:members_importjob_change", args=[job.pk])
+    assert (job.status, job.created, job.bad_rows) == ("done", 1, 1)
     assert Member.objects.get(phone="+8613812345678").home_store == store
-    assert response.context["errors_shown"][0].line == 3
+    page = operator_admin.get(response.url)
+    assert page.context["errors_shown"][0][0] == 3
 
 
-def test_import_refuses_an_unusable_file(operator_admin):
+def test_import_refuses_an_unusable_file(
+    operator_admin, eager_imports, django_capture_on_commit_callbacks
+):
     upload = io.BytesIO(b"PK\x03\x04binary")
     upload.name = "members.xlsx"
-    response = operator_admin.post(
-        reverse("admin:members_member_import"), {"file": upload, "encoding": "utf-8"}
-    )
-    assert response.status_code == 200
-    assert response.context["form"].errors["file"]
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_admin.post(
+            reverse("admin:members_member_import"), {"file": upload, "encoding": "utf-8"}
+        )
+    job = ImportJob.objects.get()
+    assert job.status == "failed" and job.message
     assert not Member.objects.exists()
 
 
@@ -230,7 +253,9 @@ def test_guide_sees_only_own_store_orders(guide_admin, store, other_store):
     assert [o.pk for o in response.context["cl"].result_list] == [mine.pk]
 
 
-def test_import_orders_from_the_admin(operator_admin):
+def test_import_orders_from_the_admin(
+    operator_admin, eager_imports, django_capture_on_commit_callbacks
+):
     member = factories.MemberFactory(phone="+8613812345678")
     url = reverse("admin:members_order_import")
     content = (
@@ -238,7 +263,8 @@ def test_import_orders_from_the_admin(operator_admin):
     )
     upload = io.BytesIO(content.encode())
     upload.name = "orders.csv"
-    response = operator_admin.post(url, {"file": upload, "encoding": "utf-8"})
-    assert response.context["report"].created == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_admin.post(url, {"file": upload, "encoding": "utf-8"})
+    assert ImportJob.objects.get().created == 1
     member.refresh_from_db()
     assert member.order_count == 1

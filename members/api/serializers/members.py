@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from members.api.serializers.common import StoreCodeField, StrictSerializer, TierCodeField
 from members.choices import ConsentChannel, ConsentStatus, Gender
-from members.identity import id_mask, phone_mask
+from members.identity import email_mask, id_mask, phone_mask
 from members.models import Consent, Event, Guide, Member, MemberTag
 
 MASKED_IDS = ("unionid", "openid", "wecom_external_userid")
@@ -58,6 +58,7 @@ class MemberSerializer(serializers.ModelSerializer):
             "unionid",
             "openid",
             "wecom_external_userid",
+            "email",
             "source",
             "home_store",
             "guide",
@@ -92,6 +93,7 @@ class MemberSerializer(serializers.ModelSerializer):
             data["phone"] = phone_mask(data["phone"])
             for field in MASKED_IDS:
                 data[field] = id_mask(data[field])
+            data["email"] = email_mask(data["email"])
         return data
 
 
@@ -119,6 +121,8 @@ class MemberWriteSerializer(StrictSerializer):
         queryset=Guide.objects.select_related("store"), allow_null=True, required=False
     )
     tier = TierCodeField(allow_null=True, required=False)
+    # Checked and normalised by the service (a blank value clears it).
+    email = serializers.CharField(max_length=254, allow_null=True, allow_blank=True, required=False)
 
     def validate(self, attrs):
         guide, store = attrs.get("guide"), attrs.get("home_store")

@@ -2,10 +2,12 @@
 
 - "Operators" (运营): every permission of the business apps (members, groups, referrals,
   campaigns), so models added later are covered by running the command again after migrating,
-  plus read access to the system pages (API keys, worker heartbeats).
+  plus read access to the system pages (API keys, worker heartbeats). This includes the custom
+  member permissions: full phones, export, merge and erase (members.erase_members).
 - "Shop guides" (导购): read their store's members and what hangs off them, edit a member's
-  profile, tag and untag. No export, merge, delete or full phone numbers. Which members a guide
-  sees is decided by members.selectors.members_visible_to, not by these permissions.
+  profile, tag and untag. No export, merge, erasure, delete or full phone numbers. Which
+  members a guide sees is decided by members.selectors.members_visible_to, not by these
+  permissions.
 
 Users with a shop-guide profile made outside the admin (seed_demo, scripts) are put in "Shop
 guides" too. Idempotent: running it again adds what is missing. ``--reset`` also removes
