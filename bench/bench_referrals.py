@@ -1,0 +1,257 @@
+"""The referral tree on PostgreSQL: a forest over the bench's 1M members.
+
+Builds (once; BENCH_REFERRALS_REBUILD=1 to redo) a forest over every member of scrm_bench in the
+referrals tables only: trees of heavy-tailed sizes (the largest 60,000 members, most a handful)
+grown by uniform random attachment, so depths run to about 30 like real invitation chains.
+Then measures, on the same connection in the same run:
+
+- the upline of the deepest member through referrals.selectors (path + one IN) against a
+  recursive CTE walking parent ids, both returning the ancestors' member rows;
+- the downline count of the largest subtree: the stored count, the index range count and the
+  per-level counts through referrals.selectors, against a recursive CTE over parent ids;
+- the same for a subtree of about 25,000 members (the size FACTS.md quotes).
+
+Targets (issue: referrals): upline <= 2 ms, downline count of the largest subtree <= 10 ms.
+
+    .venv/bin/python bench/run.py referrals
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from bench import harness
+
+RUNS = 100
+LARGEST = 60_000
+SEED = 20251123
+
+SNIPPET = "from bench.bench_referrals import in_django; in_django()"
+
+
+def _tree_sizes(rng, total: int) -> list[int]:
+    """A few big trees, then heavy-tailed small ones (most members refer nobody)."""
+    sizes = [LARGEST, 40_000, 25_000, 25_000, 15_000, 10_000, 10_000, 5_000, 5_000, 5_000]
+    left = total - sum(sizes)
+    while left > 0:
+        size = min(int(rng.paretovariate(1.15)), 3_000, left)
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def build_forest() -> dict:
+    """Write the forest with COPY; returns what was built."""
+    import random
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    rng = random.Random(SEED)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM members_member ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+    rng.shuffle(ids)
+    now = timezone.now()
+    deepest = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE referrals_reward, referrals_referral, referrals_referralnode")
+        raw = cursor.cursor
+        start, links = 0, []
+        # One COPY at a time per connection: the referral rows wait in memory (~1M tuples).
+        with raw.copy(
+            "COPY referrals_referralnode (member_id, parent_id, path, depth, direct_count,"
+            " downline_count, qualified_count, revenue) FROM STDIN"
+        ) as nodes:
+            for size in _tree_sizes(rng, len(ids)):
+                tree = ids[start : start + size]
+                start += size
+                parent = [-1] + [rng.randrange(k) for k in range(1, size)]
+                paths, depth = [f"/{tree[0]}/"], [0]
+                for k in range(1, size):
+                    paths.append(f"{paths[parent[k]]}{tree[k]}/")
+                    depth.append(depth[parent[k]] + 1)
+                direct, below = [0] * size, [0] * size
+                for k in range(size - 1, 0, -1):
+                    direct[parent[k]] += 1
+                    below[parent[k]] += 1 + below[k]
+                for k in range(size):
+                    up = tree[parent[k]] if k else None
+                    nodes.write_row((tree[k], up, paths[k], depth[k], direct[k], below[k], 0, 0))
+                    if up is not None:
+                        links.append((tree[k], up))
+                deepest = max(deepest, max(depth))
+        with raw.copy(
+            "COPY referrals_referral (referee_id, referrer_id, channel, attached_at, status,"
+            " flags) FROM STDIN"
+        ) as copy:
+            for referee, referrer in links:
+                when = now - timedelta(minutes=rng.randrange(1, 500_000))
+                copy.write_row((referee, referrer, "signup", when, "expired", "[]"))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE referrals_referralnode")
+        cursor.execute("VACUUM ANALYZE referrals_referral")
+    return {"nodes": len(ids), "deepest": deepest}
+
+
+def _median_ms(fn, runs: int = RUNS) -> float:
+    import statistics
+    import time
+
+    fn()  # warm the cache and the plan
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+UPLINE_CTE = """
+WITH RECURSIVE up AS (
+    SELECT member_id, parent_id, 0 AS steps FROM referrals_referralnode WHERE member_id = %s
+    UNION ALL
+    SELECT n.member_id, n.parent_id, up.steps + 1
+    FROM referrals_referralnode n JOIN up ON n.member_id = up.parent_id
+)
+SELECT m.id, m.name, m.phone, m.status, m.home_store_id
+FROM up JOIN members_member m ON m.id = up.member_id
+WHERE up.steps > 0 ORDER BY up.steps DESC
+"""
+
+DOWNLINE_CTE = """
+WITH RECURSIVE down AS (
+    SELECT member_id FROM referrals_referralnode WHERE parent_id = %s
+    UNION ALL
+    SELECT n.member_id FROM referrals_referralnode n JOIN down ON n.parent_id = down.member_id
+)
+SELECT count(*) FROM down
+"""
+
+
+def measure() -> dict:
+    from django.db import connection
+
+    from referrals import selectors
+    from referrals.models import ReferralNode
+
+    def sql(query, params):
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+    deepest = ReferralNode.objects.order_by("-depth", "path").first()
+    largest = ReferralNode.objects.order_by("-downline_count").first()
+    near_25k = (
+        ReferralNode.objects.filter(downline_count__lte=25_000).order_by("-downline_count").first()
+    )
+
+    def upline():
+        return selectors.upline(ReferralNode.objects.get(pk=deepest.pk))
+
+    assert [r["member"]["id"] for r in upline()] == [
+        row[0] for row in sql(UPLINE_CTE, [deepest.pk])
+    ]
+
+    def upline_raw():
+        path = sql("SELECT path FROM referrals_referralnode WHERE member_id = %s", [deepest.pk])
+        ids = [int(part) for part in path[0][0].strip("/").split("/")[:-1]]
+        return sql(
+            "SELECT id, name, phone, status, home_store_id FROM members_member WHERE id = ANY(%s)",
+            [ids],
+        )
+
+    result = {
+        "deepest": {"member": deepest.pk, "depth": deepest.depth},
+        "upline_ms": _median_ms(upline),
+        "upline_raw_ms": _median_ms(upline_raw),
+        "upline_cte_ms": _median_ms(lambda: sql(UPLINE_CTE, [deepest.pk])),
+    }
+    for label, node in (("largest", largest), ("near_25k", near_25k)):
+        cte = sql(DOWNLINE_CTE, [node.pk])[0][0]
+        assert cte == node.downline_count == selectors.downline_count(node), label
+        assert sum(r["count"] for r in selectors.downline_levels(node)) == cte, label
+        result[label] = {
+            "member": node.pk,
+            "downline": node.downline_count,
+            "levels": len(selectors.downline_levels(node)),
+            "stored_ms": _median_ms(
+                lambda node=node: ReferralNode.objects.values_list("downline_count", flat=True).get(
+                    pk=node.pk
+                )
+            ),
+            "index_count_ms": _median_ms(
+                lambda node=node: selectors.downline_count(ReferralNode.objects.get(pk=node.pk))
+            ),
+            "per_level_ms": _median_ms(
+                lambda node=node: selectors.downline_levels(ReferralNode.objects.get(pk=node.pk))
+            ),
+            "cte_ms": _median_ms(lambda node=node: sql(DOWNLINE_CTE, [node.pk]), runs=5),
+        }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN SELECT count(*) FROM referrals_referralnode WHERE path > %s AND path < %s",
+            [largest.path, largest.path[:-1] + "0"],
+        )
+        result["plan"] = [row[0] for row in cursor.fetchall()]
+    return result
+
+
+def in_django() -> None:
+    """Runs inside `manage.py shell` on the bench database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM members_member")
+        members = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM referrals_referralnode")
+        nodes = cursor.fetchone()[0]
+    built = None
+    if nodes != members or os.environ.get("BENCH_REFERRALS_REBUILD") == "1":
+        built = build_forest()
+    print(json.dumps({"members": members, "built": built, **measure()}))
+
+
+def main() -> None:
+    """Build the forest if needed, measure, print figures and ratios against the CTEs."""
+    harness.require_postgres()
+    harness.ensure_database()
+    out = harness.manage("shell", "-c", SNIPPET, capture=True).strip().splitlines()[-1]
+    r = json.loads(out)
+    if r["built"]:
+        print(f"built a forest over {r['built']['nodes']:,} members")
+    print(f"members: {r['members']:,}; medians of {RUNS} runs (recursive CTE downline: 5 runs)")
+    up, up_cte = r["upline_ms"], r["upline_cte_ms"]
+    print(
+        f"upline of the deepest member (#{r['deepest']['member']}, depth {r['deepest']['depth']})"
+    )
+    print(f"  path + IN (selectors.upline)   {up:8.2f} ms")
+    print(f"  path + ANY, raw SQL            {r['upline_raw_ms']:8.2f} ms")
+    print(f"  recursive CTE                  {up_cte:8.2f} ms   path/CTE {up / up_cte:.2f}x")
+    for label in ("largest", "near_25k"):
+        d = r[label]
+        title = "largest subtree" if label == "largest" else "a subtree of about 25k"
+        print(
+            f"downline of the {title} (#{d['member']}: {d['downline']:,} members, "
+            f"{d['levels']} levels)"
+        )
+        print(f"  stored count                   {d['stored_ms']:8.2f} ms")
+        print(
+            f"  index range count              {d['index_count_ms']:8.2f} ms"
+            f"   CTE/index {d['cte_ms'] / d['index_count_ms']:.0f}x"
+        )
+        print(f"  counts per level               {d['per_level_ms']:8.2f} ms")
+        print(f"  recursive CTE count            {d['cte_ms']:8.2f} ms")
+    print("plan of the index range count:")
+    for line in r["plan"]:
+        print(f"    {line}")
+    largest = r["largest"]
+    ok_up = up <= 2
+    ok_down = min(largest["stored_ms"], largest["index_count_ms"]) <= 10
+    print(f"  [{'ok' if ok_up else 'MISSED'}] upline of the deepest member <= 2 ms")
+    print(
+        f"  [{'ok' if ok_down else 'MISSED'}] downline count of the largest subtree <= 10 ms"
+        f" (stored {largest['stored_ms']:.2f} ms, index {largest['index_count_ms']:.2f} ms)"
+    )

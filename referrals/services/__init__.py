@@ -1,0 +1,1 @@
+"""Everything that writes referral data. Each public function runs in one transaction."""

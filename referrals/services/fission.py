@@ -1,0 +1,76 @@
+"""Fission tasks (裂变任务): progress recomputed from referrals, rewards once per member."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from referrals.choices import FissionCounts, ReferralStatus, RewardKind, RewardStatus
+from referrals.models import FissionProgress, FissionTask, Referral, Reward
+from referrals.services.rewards import reward_claw_back, reward_create
+
+
+def fission_counted(task: FissionTask, member_id: int):
+    """The member's invitees that count for ``task``: referred inside the task's period, and
+    for a purchase task also qualified (first order paid, not refunded) inside it."""
+    referrals = Referral.objects.filter(
+        referrer_id=member_id, attached_at__gte=task.starts_at, attached_at__lt=task.ends_at
+    )
+    if task.counts == FissionCounts.PURCHASE:
+        return referrals.filter(
+            status=ReferralStatus.QUALIFIED,
+            qualified_at__gte=task.starts_at,
+            qualified_at__lt=task.ends_at,
+        )
+    return referrals.exclude(status=ReferralStatus.MERGED)
+
+
+def fission_progress_refresh(
+    *, member_id: int, now: datetime | None = None, task_ids: list[int] | None = None
+) -> list[FissionProgress]:
+    """Recount the member's progress on every running task (or on ``task_ids``), reward a
+    reached goal once, and claw the reward back if refunds took the count under the goal
+    again. Tasks past their end are frozen. Runs in the caller's transaction."""
+    now = now or timezone.now()
+    tasks = FissionTask.objects.filter(is_active=True, starts_at__lte=now)
+    tasks = tasks.filter(pk__in=task_ids) if task_ids is not None else tasks.filter(ends_at__gt=now)
+    done = []
+    for task in tasks.select_related("reward_coupon"):
+        FissionProgress.objects.bulk_create(
+            [FissionProgress(task=task, member_id=member_id)], ignore_conflicts=True
+        )
+        # Lock first, count second: a concurrent refresh waits and then counts what this one
+        # added, so the stored count never goes back to an older figure.
+        progress = FissionProgress.objects.select_for_update().get(task=task, member_id=member_id)
+        counted = fission_counted(task, member_id)
+        progress.count = counted.count()
+        reached = progress.count >= task.goal
+        if reached and progress.reached_at is None:
+            progress.reached_at = now
+        progress.save(update_fields=["count", "reached_at", "updated_at"])
+        key = f"{RewardKind.FISSION}:{task.pk}:{member_id}"
+        if reached:
+            flagged = counted.filter(~Q(flags=[]), cleared_at__isnull=True).exists()
+            reward_create(
+                key=key,
+                kind=RewardKind.FISSION,
+                member_id=member_id,
+                points=task.reward_points,
+                coupon_template=task.reward_coupon,
+                held=flagged,
+                task=task,
+            )
+        else:
+            earned = Reward.objects.filter(
+                key=key, status__in=[RewardStatus.GRANTED, RewardStatus.HELD]
+            ).first()
+            if earned is not None:
+                reward_claw_back(
+                    reward=earned,
+                    note=_("Friends' orders were refunded; the goal is no longer met."),
+                )
+        done.append(progress)
+    return done
