@@ -3,7 +3,30 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CampaignsConfig(AppConfig):
-    """Campaigns, schedules, touchpoints and delivery channels (see issue: campaign engine)."""
+    """Campaigns, schedules, touchpoints and delivery channels (docs/campaigns.md)."""
 
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from campaigns.channels import channel_register
+        from campaigns.channels.email import EmailChannel
+        from campaigns.channels.miniprogram import MiniProgramChannel
+        from campaigns.channels.simple import ConsoleChannel, NoopChannel
+        from campaigns.channels.sms import SmsChannel
+        from campaigns.channels.webhook import WebhookChannel
+        from campaigns.channels.wecom import WeComGroupChannel, WeComGuideChannel
+        from campaigns.services.channel_privacy import register_privacy_hooks
+
+        for channel in (
+            ConsoleChannel(),
+            NoopChannel(),
+            WebhookChannel(),
+            WeComGuideChannel(),
+            WeComGroupChannel(),
+            MiniProgramChannel(),
+            SmsChannel(),
+            EmailChannel(),
+        ):
+            channel_register(channel)
+        register_privacy_hooks()

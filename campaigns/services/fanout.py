@@ -1,0 +1,208 @@
+"""Starting due runs and fanning them out: the audience becomes touchpoint rows set-based.
+
+A run walks the audience by member id in chunks; each chunk is one INSERT … SELECT with
+ON CONFLICT (key) DO NOTHING, so a fan-out interrupted anywhere and started again creates each
+touchpoint once. Holdout and A/B arms are assigned in the same statement from a hash of the
+member id (campaigns.services.schedule.bucket_sql): reproducible, and no Python per member.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from campaigns.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Run,
+    RunStatus,
+    SkipReason,
+    Step,
+    Touchpoint,
+    TouchpointState,
+    Variant,
+)
+from campaigns.services.dispatch import db_datetime
+from campaigns.services.schedule import bucket_sql, cron_next, cron_parse
+from members.choices import MemberStatus
+from members.models import Member
+from members.segments import segment_members
+
+logger = logging.getLogger(__name__)
+
+# Variant buckets use another salt than holdout buckets, so the two splits are independent.
+VARIANT_SALT_OFFSET = 1_000_000
+
+
+def runs_start_due(*, now: datetime | None = None) -> list[Run]:
+    """Create the run of every scheduled campaign whose time has come (one per slot: a second
+    scheduler or a retried tick finds it made) and move recurring ones to their next slot."""
+    now = now or timezone.now()
+    started = []
+    due = Campaign.objects.filter(
+        status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
+        kind__in=[CampaignKind.ONE_OFF, CampaignKind.RECURRING],
+        next_run_at__lte=now,
+    )
+    for campaign in due:
+        with transaction.atomic():
+            locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+            if locked.next_run_at is None or locked.next_run_at > now:
+                continue  # another scheduler got here first
+            slot = locked.next_run_at
+            try:
+                with transaction.atomic():
+                    run = Run.objects.create(campaign=locked, slot=slot)
+            except IntegrityError:
+                run = Run.objects.get(campaign=locked, slot=slot)
+            if locked.kind == CampaignKind.RECURRING:
+                schedule = cron_parse(
+                    minute=locked.cron_minute,
+                    hour=locked.cron_hour,
+                    day_of_month=locked.cron_day_of_month,
+                    month=locked.cron_month,
+                    day_of_week=locked.cron_day_of_week,
+                )
+                upcoming = cron_next(schedule, max(slot, now))
+                locked.next_run_at = (
+                    upcoming if not locked.ends_at or upcoming < locked.ends_at else None
+                )
+            else:
+                locked.next_run_at = None
+            locked.status = CampaignStatus.RUNNING
+            locked.save(update_fields=["next_run_at", "status", "updated_at"])
+            started.append(run)
+    return started
+
+
+def _audience(campaign: Campaign, now: datetime):
+    members = (
+        segment_members(campaign.segment.tree, now=now)
+        if campaign.segment_id
+        else Member.objects.filter(status=MemberStatus.ACTIVE)
+    )
+    return members.order_by().values("pk")
+
+
+def _variant_case(campaign: Campaign, variants: list[Variant]) -> str:
+    bucket = bucket_sql("m.id", campaign.pk + VARIANT_SALT_OFFSET, 100)
+    cases, upper = [], 0
+    for variant in variants[:-1]:
+        upper += variant.weight
+        cases.append(f"WHEN {bucket} < {upper} THEN {variant.pk}")
+    if not cases:
+        return str(variants[-1].pk)
+    return f"CASE {' '.join(cases)} ELSE {variants[-1].pk} END"
+
+
+def _holdout_sql(campaign: Campaign) -> str:
+    """SQL true for members kept out: the brand-wide holdout, then the campaign's own."""
+    parts = []
+    global_percent = settings.SCRM_GLOBAL_HOLDOUT_PERCENT
+    if global_percent:
+        parts.append(f"{bucket_sql('m.id', 0, 10000)} < {int(global_percent * 100)}")
+    if campaign.holdout_percent:
+        parts.append(
+            f"{bucket_sql('m.id', campaign.pk, 10000)} < {int(campaign.holdout_percent) * 100}"
+        )
+    return " OR ".join(parts) if parts else "1 = 0"
+
+
+def run_fan_out(*, run: Run, chunk: int = 20_000, budget_seconds: float = 50.0) -> bool:
+    """Insert the run's touchpoints from its cursor on, chunk by chunk, until the audience is
+    exhausted (returns True) or the time budget is spent (False: call again to resume)."""
+    run = Run.objects.select_related("campaign__segment").get(pk=run.pk)
+    if run.status != RunStatus.FANNING_OUT:
+        return True
+    campaign = run.campaign
+    if campaign.status == CampaignStatus.CANCELLED:
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.DONE)
+        return True
+    step = Step.objects.filter(campaign=campaign).order_by("position").first()
+    variants = list(Variant.objects.filter(campaign=campaign).order_by("code"))
+    audience = _audience(campaign, run.slot)
+    table = Touchpoint._meta.db_table
+    member_table = Member._meta.db_table
+    key_prefix = f"r{run.pk}:s{step.pk}:m"
+    started = time.monotonic()
+    while time.monotonic() - started < budget_seconds:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # The chunk's upper member id first, so the insert is a plain range (and the
+                # audience query is restricted to it: never the whole audience per chunk).
+                upper = (
+                    audience.filter(pk__gt=run.cursor)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[chunk - 1 : chunk]
+                    .first()
+                )
+                if upper is None:
+                    upper = audience.filter(pk__gt=run.cursor).aggregate(top=Max("pk"))["top"]
+                if upper is None:
+                    Run.objects.filter(pk=run.pk).update(
+                        status=RunStatus.SENDING, fanned_out_at=timezone.now()
+                    )
+                    return True
+                now = timezone.now()
+                holdout = _holdout_sql(campaign)
+                chunk_sql, chunk_params = audience.filter(
+                    pk__gt=run.cursor, pk__lte=upper
+                ).query.sql_with_params()
+                cursor.execute(
+                    f'INSERT INTO {table} ("key", campaign_id, run_id, step_id, variant_id,'  # noqa: S608
+                    " member_id, channel, state, skip_reason, send_after, attempts, provider_id,"
+                    " error, revenue, margin, created_at) "
+                    f"SELECT %s || m.id, %s, %s, %s, {_variant_case(campaign, variants)}, m.id, %s,"
+                    f" CASE WHEN {holdout} THEN %s ELSE %s END,"
+                    f" CASE WHEN {holdout} THEN %s ELSE '' END,"
+                    " %s, 0, '', '', 0, 0, %s "
+                    f"FROM {member_table} m WHERE m.id IN ({chunk_sql}) "
+                    'ON CONFLICT ("key") DO NOTHING',
+                    (
+                        key_prefix,
+                        campaign.pk,
+                        run.pk,
+                        step.pk,
+                        campaign.channel,
+                        TouchpointState.SKIPPED,
+                        TouchpointState.PENDING,
+                        SkipReason.HOLDOUT,
+                        db_datetime(run.slot + timedelta(days=step.delay_days)),
+                        db_datetime(now),
+                        *chunk_params,
+                    ),
+                )
+                inserted = cursor.rowcount
+            run.cursor = upper
+            run.planned += max(inserted, 0)
+            Run.objects.filter(pk=run.pk).update(cursor=upper, planned=run.planned)
+    logger.info("run %s: fan-out paused at member %s (time budget)", run.pk, run.cursor)
+    return False
+
+
+def runs_finish(*, now: datetime | None = None) -> int:
+    """Mark runs whose touchpoints are all settled as done, and one-off campaigns whose run is
+    done as completed."""
+    now = now or timezone.now()
+    finished = 0
+    for run in Run.objects.filter(status=RunStatus.SENDING).select_related("campaign"):
+        unsettled = Touchpoint.objects.filter(
+            run=run,
+            state__in=[TouchpointState.PENDING, TouchpointState.DEFERRED, TouchpointState.SENDING],
+        ).exists()
+        if unsettled:
+            continue
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.DONE)
+        finished += 1
+        if run.campaign.kind == CampaignKind.ONE_OFF:
+            Campaign.objects.filter(pk=run.campaign_id, status=CampaignStatus.RUNNING).update(
+                status=CampaignStatus.COMPLETED, updated_at=now
+            )
+    return finished
