@@ -30,3 +30,12 @@ class CampaignsConfig(AppConfig):
         ):
             channel_register(channel)
         register_privacy_hooks()
+
+        from campaigns import handlers
+        from campaigns.services.enrol import ENTRY_EVENTS
+        from members.events import EventKind, event_handler_register
+
+        for kind in [*ENTRY_EVENTS, EventKind.LIFECYCLE_CHANGED]:
+            event_handler_register(kind, handlers.on_entry_event)
+        event_handler_register(EventKind.ORDER_PAID, handlers.on_order_paid)
+        event_handler_register(EventKind.ORDER_REFUNDED, handlers.on_order_refunded)

@@ -62,6 +62,26 @@ class Campaign(models.Model):
     # Entry trigger of journeys (an event kind) and of lifecycle campaigns (the stage entered).
     entry_event = models.CharField(_("entry event"), max_length=40, blank=True)
     lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=10, blank=True)
+    # Journeys: only events whose data holds these values start it, e.g. {"group_id": 12}.
+    entry_match = models.JSONField(
+        _("entry condition"),
+        default=dict,
+        blank=True,
+        help_text=_('Keys and values the event must carry, e.g. {"group_id": 12}.'),
+    )
+    reenter = models.BooleanField(
+        _("enter again on every event"),
+        default=False,
+        help_text=_("Off: a member goes through the journey once. On: each event starts it again."),
+    )
+    # Repurchase: members whose nightly prediction gives them less chance of still being a
+    # customer are left out (empty: everyone due).
+    min_p_alive = models.FloatField(
+        _("minimum probability alive"),
+        null=True,
+        blank=True,
+        help_text=_("Repurchase: only members at least this likely (0-1) to still be customers."),
+    )
     exit_on_order = models.BooleanField(
         _("leave the journey on an order"),
         default=True,
@@ -233,6 +253,7 @@ class SkipReason(models.TextChoices):
     EXITED = "exited", _("left the journey")
     INACTIVE = "inactive", _("member merged or erased")
     CAMPAIGN_STOPPED = "stopped", _("campaign cancelled")
+    NO_COUPON = "no_coupon", _("no coupon left to offer")
 
 
 class Touchpoint(models.Model):

@@ -79,6 +79,15 @@ def dispatch() -> int:
     return total
 
 
+@shared_task(name="campaigns.send_now")
+def send_now(touchpoint_ids: list[int]) -> dict:
+    """Send event-triggered touchpoints due at once (welcome messages), on the priority queue.
+    A lost message costs nothing but time: the rows stay due and the dispatcher sends them."""
+    from campaigns.services.dispatch import touchpoints_send_now
+
+    return touchpoints_send_now(ids=touchpoint_ids)
+
+
 @shared_task(name="campaigns.guide_tasks_expire")
 def guide_tasks_expire() -> int:
     """Hourly: guide tasks nobody sent in time become expired."""

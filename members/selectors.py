@@ -45,7 +45,7 @@ def orders_visible_to(actor) -> QuerySet[Order]:
 
 
 def members_due_for_repurchase(
-    *, on_date: date, min_p_alive: float | None = None
+    *, on_date: date, min_p_alive: float | None = None, catch_up_days: int = 0
 ) -> QuerySet[Member]:
     """Active members due to buy again on ``on_date`` (a local date), for repurchase
     campaigns; one query (docs/value.md). A member's due date is, in this order:
@@ -57,8 +57,12 @@ def members_due_for_repurchase(
     3. else their last purchase plus SCRM_VALUE_DEFAULT_INTERVAL_DAYS.
 
     Members who never bought are never due. With ``min_p_alive``, members with a current
-    prediction must also have at least that probability of still being customers."""
-    start, end = _local_day_start(on_date), _local_day_start(on_date + timedelta(days=1))
+    prediction must also have at least that probability of still being customers. With
+    ``catch_up_days``, members whose due date fell up to that many days before ``on_date``
+    count too (a day the scheduler missed, a prediction that moved over the date); callers
+    key their contact by purchase cycle so nobody is told twice."""
+    start = _local_day_start(on_date - timedelta(days=catch_up_days))
+    end = _local_day_start(on_date + timedelta(days=1))
     default_gap = timedelta(days=value_settings().default_interval_days)
     predicted = Q(value__next_purchase_on__isnull=False) & Q(
         value__scored_at__gte=F("last_purchase_at")
@@ -76,7 +80,11 @@ def members_due_for_repurchase(
             output_field=FloatField(),
         ),
     )
-    by_model = Q(due_predicted=True, value__next_purchase_on=on_date)
+    by_model = Q(
+        due_predicted=True,
+        value__next_purchase_on__gte=on_date - timedelta(days=catch_up_days),
+        value__next_purchase_on__lte=on_date,
+    )
     if min_p_alive is not None:
         by_model &= Q(value__p_alive__gte=min_p_alive)
     by_own_gap = Q(

@@ -389,6 +389,12 @@ SCRM_FREQUENCY_CAPS = {
     "all": [[1, 1], [3, 7]],
     "channels": {"wecom": [[4, 30]], "sms": [[4, 30]], "email": [[2, 7]]},
 }
+# Repurchase campaigns also reach members whose due day passed up to this many days ago
+# (once per purchase cycle), so a missed day or a moved prediction loses nobody.
+SCRM_REPURCHASE_CATCH_UP_DAYS = env.int("SCRM_REPURCHASE_CATCH_UP_DAYS", default=14)
+# Welcome messages and other event-triggered first steps go out through this queue, which a
+# worker of its own consumes, so they never wait behind a mass campaign.
+SCRM_PRIORITY_QUEUE = env("SCRM_PRIORITY_QUEUE", default="scrm.priority")
 # Brand-wide holdout: this share of members never gets marketing, to measure its total uplift.
 SCRM_GLOBAL_HOLDOUT_PERCENT = env.float("SCRM_GLOBAL_HOLDOUT_PERCENT", default=0)
 SCRM_DISPATCH_BATCH = env.int("SCRM_DISPATCH_BATCH", default=500)

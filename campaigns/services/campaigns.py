@@ -12,12 +12,17 @@ from django.utils.translation import gettext as _
 from campaigns.channels import channel_get
 from campaigns.content import TemplateError, template_check
 from campaigns.models import Campaign, CampaignKind, CampaignStatus, Content, Step, Variant
+from campaigns.services.enrol import ENTRY_EVENTS
 from campaigns.services.schedule import ScheduleError, cron_next, cron_parse
 from members.models.metrics import LifecycleStage
 
 SCHEDULED_KINDS = (CampaignKind.ONE_OFF, CampaignKind.RECURRING)
-# Journeys, lifecycle, birthday and repurchase campaigns enrol members one by one as their
-# trigger fires; they run until stopped.
+# Kinds whose runs follow a calendar (cron fields): recurring campaigns, and repurchase and
+# birthday campaigns, which run every day at their time of day (minute and hour; the other
+# fields may narrow the days).
+DAILY_OR_RECURRING = (CampaignKind.RECURRING, CampaignKind.REPURCHASE, CampaignKind.BIRTHDAY)
+# Journeys and lifecycle campaigns enrol members one by one as their event happens; birthday
+# and repurchase campaigns take the day's members once a day. All run until stopped.
 TRIGGERED_KINDS = (
     CampaignKind.JOURNEY,
     CampaignKind.LIFECYCLE,
@@ -69,7 +74,7 @@ def _check(campaign: Campaign, steps: list[dict], variants: dict[str, int]) -> N
         )
     if campaign.kind not in CampaignKind.values:
         fail("kind", _("Unknown kind."))
-    if campaign.kind == CampaignKind.RECURRING:
+    if campaign.kind in DAILY_OR_RECURRING:
         try:
             schedule = cron_parse(
                 minute=campaign.cron_minute,
@@ -83,6 +88,24 @@ def _check(campaign: Campaign, steps: list[dict], variants: dict[str, int]) -> N
             fail("schedule", str(exc))
     if campaign.kind == CampaignKind.JOURNEY and not campaign.entry_event:
         fail("entry_event", _("A journey needs the event that starts it."))
+    elif campaign.kind == CampaignKind.JOURNEY and campaign.entry_event not in ENTRY_EVENTS:
+        fail(
+            "entry_event",
+            _("A journey cannot start on “%(e)s”; choose one of: %(known)s.")
+            % {"e": campaign.entry_event, "known": ", ".join(sorted(ENTRY_EVENTS))},
+        )
+    match = campaign.entry_match
+    if match in (None, ""):
+        campaign.entry_match = {}
+    elif not isinstance(match, dict) or not all(
+        isinstance(key, str) and isinstance(value, str | int | bool) for key, value in match.items()
+    ):
+        fail(
+            "entry_match",
+            _('The entry condition maps data keys to plain values, e.g. {"group_id": 12}.'),
+        )
+    if campaign.min_p_alive is not None and not 0 <= campaign.min_p_alive <= 1:
+        fail("min_p_alive", _("A probability between 0 and 1."))
     if (
         campaign.kind == CampaignKind.LIFECYCLE
         and campaign.lifecycle_stage not in LifecycleStage.values
@@ -209,7 +232,7 @@ def campaign_launch(*, campaign: Campaign, now=None) -> Campaign:
     _check(campaign, steps, {v.code: v.weight for v in campaign.variants.all()})
     if campaign.kind == CampaignKind.ONE_OFF:
         campaign.next_run_at = max(campaign.send_at or now, now)
-    elif campaign.kind == CampaignKind.RECURRING:
+    elif campaign.kind in DAILY_OR_RECURRING:
         schedule = cron_parse(
             minute=campaign.cron_minute,
             hour=campaign.cron_hour,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns import ratelimit
@@ -40,7 +41,8 @@ from campaigns.models import (
 )
 from campaigns.services.schedule import quiet_until
 from members.choices import ConsentStatus, MemberStatus
-from members.models import Consent, Guide, Member, Store
+from members.models import Consent, Coupon, CouponTemplate, Guide, Member, Store
+from members.services.benefits import coupons_issue_keyed
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,30 @@ def touchpoints_claim(
         return [], None
     last = max(rows, key=lambda row: (_aware(row[1]), row[0]))
     return [row[0] for row in rows], (_aware(last[1]), last[0])
+
+
+def touchpoints_claim_ids(*, ids: list[int], now: datetime | None = None) -> list[int]:
+    """Atomically take those of ``ids`` that are still due (a welcome message sent at once):
+    rows another worker claimed or sent meanwhile are left alone."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimable = Touchpoint.objects.filter(
+            pk__in=ids, state__in=DUE_STATES, send_after__lte=now
+        ).order_by("pk")
+        if connection.vendor == "postgresql":
+            claimable = claimable.select_for_update(skip_locked=True)
+        taken = list(claimable.values_list("pk", flat=True))
+        Touchpoint.objects.filter(pk__in=taken, state__in=DUE_STATES).update(
+            state=TouchpointState.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return taken
+
+
+def touchpoints_send_now(*, ids: list[int], now: datetime | None = None) -> dict[str, int]:
+    """Claim and send the given due touchpoints straight away (the priority queue's work);
+    what is no longer due or already taken is left to the dispatcher."""
+    taken = touchpoints_claim_ids(ids=ids, now=now)
+    return touchpoints_send(ids=taken, now=now) if taken else {}
 
 
 def _aware(value):
@@ -201,6 +227,46 @@ def _field_templates(options: dict) -> dict[str, CompiledTemplate]:
     return {str(name): CompiledTemplate(str(text)) for name, text in fields.items()}
 
 
+def _attach_coupons(to_send: dict, campaigns: dict, outcome: dict) -> None:
+    """Issue the coupon each message offers, before it is rendered: one per touchpoint, keyed
+    by the touchpoint (a resend quotes the same code). Members the stock cannot serve are
+    skipped ("no coupon left") rather than sent a message without its code."""
+    wanted: dict[int, dict[str, int]] = defaultdict(dict)  # template -> {key: member}
+    for items in to_send.values():
+        for row, _address in items:
+            template_id = campaigns[row["campaign_id"]].coupon_template_id
+            if template_id and not row["coupon__code"]:
+                wanted[template_id][row["key"]] = row["member_id"]
+    if not wanted:
+        return
+    codes: dict[str, str] = {}
+    for template in CouponTemplate.objects.filter(pk__in=list(wanted)):
+        codes.update(coupons_issue_keyed(template=template, members_by_key=wanted[template.pk]))
+    linked = []
+    for channel_code, items in to_send.items():
+        kept = []
+        for row, address in items:
+            if not campaigns[row["campaign_id"]].coupon_template_id or row["coupon__code"]:
+                kept.append((row, address))
+            elif row["key"] in codes:
+                row["coupon__code"] = codes[row["key"]]
+                linked.append(row["id"])
+                kept.append((row, address))
+            else:
+                outcome["skip"].append((SkipReason.NO_COUPON, row["id"]))
+        to_send[channel_code] = kept
+    if linked:
+        coupon_ids = dict(
+            Coupon.objects.filter(issue_key__in=list(codes)).values_list("issue_key", "pk")
+        )
+        keys = {row["id"]: row["key"] for items in to_send.values() for row, _a in items}
+        Touchpoint.objects.bulk_update(
+            [Touchpoint(pk=pk, coupon_id=coupon_ids[keys[pk]]) for pk in linked],
+            ["coupon"],
+            batch_size=1000,
+        )
+
+
 def _send_paced(channel: Channel, messages: list[Message], deadline: float) -> list:
     """Call the channel in chunks its rate limit allows, waiting for the next window while the
     deadline lets us; returns a Result per message, None for those not started in time."""
@@ -312,6 +378,8 @@ def touchpoints_send(*, ids: list[int], now: datetime | None = None) -> dict[str
                 _field_templates(content.options),
             )
         to_send[row["channel"]].append((row, address))
+
+    _attach_coupons(to_send, campaigns, outcome)
 
     for channel_code, items in to_send.items():
         channel = channel_get(channel_code)

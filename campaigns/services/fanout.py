@@ -8,13 +8,14 @@ member id (campaigns.services.schedule.bucket_sql): reproducible, and no Python 
 
 from __future__ import annotations
 
+import calendar
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from campaigns.models import (
@@ -34,11 +35,22 @@ from campaigns.services.schedule import bucket_sql, cron_next, cron_parse
 from members.choices import MemberStatus
 from members.models import Member
 from members.segments import segment_members
+from members.selectors import members_due_for_repurchase
 
 logger = logging.getLogger(__name__)
 
 # Variant buckets use another salt than holdout buckets, so the two splits are independent.
 VARIANT_SALT_OFFSET = 1_000_000
+# How far back daily runs missed during an outage are still made up.
+DAILY_CATCH_UP = timedelta(days=7)
+# Campaigns whose runs come from a calendar. Repurchase and birthday campaigns run daily at
+# their time of day, each run taking the members whose day it is.
+CALENDAR_KINDS = (
+    CampaignKind.ONE_OFF,
+    CampaignKind.RECURRING,
+    CampaignKind.REPURCHASE,
+    CampaignKind.BIRTHDAY,
+)
 
 
 def runs_start_due(*, now: datetime | None = None) -> list[Run]:
@@ -48,7 +60,7 @@ def runs_start_due(*, now: datetime | None = None) -> list[Run]:
     started = []
     due = Campaign.objects.filter(
         status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
-        kind__in=[CampaignKind.ONE_OFF, CampaignKind.RECURRING],
+        kind__in=CALENDAR_KINDS,
         next_run_at__lte=now,
     )
     for campaign in due:
@@ -62,7 +74,7 @@ def runs_start_due(*, now: datetime | None = None) -> list[Run]:
                     run = Run.objects.create(campaign=locked, slot=slot)
             except IntegrityError:
                 run = Run.objects.get(campaign=locked, slot=slot)
-            if locked.kind == CampaignKind.RECURRING:
+            if locked.kind != CampaignKind.ONE_OFF:
                 schedule = cron_parse(
                     minute=locked.cron_minute,
                     hour=locked.cron_hour,
@@ -70,7 +82,16 @@ def runs_start_due(*, now: datetime | None = None) -> list[Run]:
                     month=locked.cron_month,
                     day_of_week=locked.cron_day_of_week,
                 )
-                upcoming = cron_next(schedule, max(slot, now))
+                # Recurring campaigns skip slots missed while nothing ran (a member-day
+                # message a week late is worse than none); daily birthday and repurchase
+                # runs catch up on the last few days one slot per tick, so nobody's day is
+                # lost to an outage.
+                after = (
+                    max(slot, now - DAILY_CATCH_UP)
+                    if locked.kind in (CampaignKind.BIRTHDAY, CampaignKind.REPURCHASE)
+                    else max(slot, now)
+                )
+                upcoming = cron_next(schedule, after)
                 locked.next_run_at = (
                     upcoming if not locked.ends_at or upcoming < locked.ends_at else None
                 )
@@ -83,12 +104,33 @@ def runs_start_due(*, now: datetime | None = None) -> list[Run]:
 
 
 def _audience(campaign: Campaign, now: datetime):
+    """The members a run at ``now`` reaches: the segment (or every active member), narrowed
+    to those whose birthday or repurchase day it is for those kinds."""
     members = (
         segment_members(campaign.segment.tree, now=now)
         if campaign.segment_id
         else Member.objects.filter(status=MemberStatus.ACTIVE)
     )
+    day = timezone.localtime(now).date()
+    if campaign.kind == CampaignKind.BIRTHDAY:
+        members = members.filter(birthday_filter(day))
+    elif campaign.kind == CampaignKind.REPURCHASE:
+        due = members_due_for_repurchase(
+            on_date=day,
+            min_p_alive=campaign.min_p_alive,
+            catch_up_days=settings.SCRM_REPURCHASE_CATCH_UP_DAYS,
+        )
+        members = members.filter(pk__in=due.values("pk"))
     return members.order_by().values("pk")
+
+
+def birthday_filter(day: date) -> Q:
+    """Members whose birthday is ``day``; those born on 29 February celebrate on the 28th
+    in years without one."""
+    condition = Q(birthday__month=day.month, birthday__day=day.day)
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        condition |= Q(birthday__month=2, birthday__day=29)
+    return condition
 
 
 def _variant_case(campaign: Campaign, variants: list[Variant]) -> str:
@@ -130,7 +172,11 @@ def run_fan_out(*, run: Run, chunk: int = 20_000, budget_seconds: float = 50.0) 
     audience = _audience(campaign, run.slot)
     table = Touchpoint._meta.db_table
     member_table = Member._meta.db_table
-    key_prefix = f"r{run.pk}:s{step.pk}:m"
+    key_prefix, key_suffix = f"r{run.pk}:s{step.pk}:m", "''"
+    if campaign.kind == CampaignKind.REPURCHASE:
+        # One reminder per purchase cycle, whichever daily run finds the member due: the
+        # cycle is named by their order count (it grows with their next order).
+        key_prefix, key_suffix = f"p{campaign.pk}:s{step.pk}:m", "':n' || m.order_count"
     started = time.monotonic()
     while time.monotonic() - started < budget_seconds:
         with transaction.atomic():
@@ -159,7 +205,8 @@ def run_fan_out(*, run: Run, chunk: int = 20_000, budget_seconds: float = 50.0) 
                     f'INSERT INTO {table} ("key", campaign_id, run_id, step_id, variant_id,'  # noqa: S608
                     " member_id, channel, state, skip_reason, send_after, attempts, provider_id,"
                     " error, revenue, margin, created_at) "
-                    f"SELECT %s || m.id, %s, %s, %s, {_variant_case(campaign, variants)}, m.id, %s,"
+                    f"SELECT %s || m.id || {key_suffix}, %s, %s, %s,"
+                    f" {_variant_case(campaign, variants)}, m.id, %s,"
                     f" CASE WHEN {holdout} THEN %s ELSE %s END,"
                     f" CASE WHEN {holdout} THEN %s ELSE '' END,"
                     " %s, 0, '', '', 0, 0, %s "

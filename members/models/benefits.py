@@ -101,6 +101,11 @@ class Coupon(models.Model):
         verbose_name=_("redeemed on order"),
     )
     redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
+    # Set when a coupon is issued on behalf of something that may be retried (a campaign
+    # touchpoint's key): issuing again under the same key finds this coupon, never a second.
+    issue_key = models.CharField(
+        _("issued for"), max_length=80, null=True, blank=True, unique=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("coupon")

@@ -359,6 +359,70 @@ def coupons_issue(
     return wanted
 
 
+def coupons_issue_keyed(*, template: CouponTemplate, members_by_key: dict[str, int]) -> dict:
+    """Issue one coupon of ``template`` per key (``{key: member_id}``), idempotently: a key
+    that already has its coupon gets that one back, never a second. Returns ``{key: code}``
+    for every key served; keys left out when the template's stock ran short (first keys in
+    sorted order are served first) or the template is inactive.
+
+    Runs in its own transaction and commits before returning, so a send that follows can
+    quote the codes knowing they exist."""
+    if not members_by_key:
+        return {}
+    with transaction.atomic():
+        # The template's row lock serialises issuers of one template, so what is read next
+        # cannot be inserted meanwhile by another worker sending the same touchpoints.
+        locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        codes = dict(
+            Coupon.objects.filter(issue_key__in=list(members_by_key)).values_list(
+                "issue_key", "code"
+            )
+        )
+        missing = sorted(key for key in members_by_key if key not in codes)
+        if not missing:
+            return codes
+        if not locked.is_active:
+            return codes
+        if locked.total_quantity is not None:
+            missing = missing[: max(locked.total_quantity - locked.issued_count, 0)]
+        if not missing:
+            return codes
+        expires_at = timezone.now() + timedelta(days=locked.valid_days)
+        pending = list(missing)
+        for _attempt in range(3):
+            # ignore_conflicts: a code collision or a key issued meanwhile leaves the row out;
+            # reading back by key tells which, and the loop retries only real collisions.
+            Coupon.objects.bulk_create(
+                [
+                    Coupon(
+                        template=locked,
+                        member_id=members_by_key[key],
+                        code=_new_code(),
+                        expires_at=expires_at,
+                        issue_key=key,
+                    )
+                    for key in pending
+                ],
+                batch_size=2000,
+                ignore_conflicts=True,
+            )
+            found = dict(
+                Coupon.objects.filter(issue_key__in=pending).values_list("issue_key", "code")
+            )
+            codes.update(found)
+            pending = [key for key in pending if key not in found]
+            if not pending:
+                break
+        issued = len(missing) - len(pending)
+        CouponTemplate.objects.filter(pk=locked.pk).update(issued_count=F("issued_count") + issued)
+        events_record_bulk(
+            member_ids=[members_by_key[key] for key in missing if key in codes],
+            kind=EventKind.COUPON_ISSUED,
+            data={"template_id": locked.pk, "template": locked.name, "reason": "campaign"},
+        )
+    return codes
+
+
 @transaction.atomic
 def coupon_redeem(*, code: str, order: Order) -> Coupon:
     """Redeem a coupon against one paid order of its owner; a coupon and an order pair once."""
