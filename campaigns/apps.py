@@ -31,6 +31,10 @@ class CampaignsConfig(AppConfig):
             channel_register(channel)
         register_privacy_hooks()
 
+        from campaigns.variables import register_app_variables
+
+        register_app_variables()
+
         from campaigns import handlers
         from campaigns.services.enrol import ENTRY_EVENTS
         from members.events import EventKind, event_handler_register

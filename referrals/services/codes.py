@@ -98,3 +98,50 @@ def referral_link(code: ReferralCode | str) -> str:
     page, e.g. a mini-program "普通链接二维码" rule or an H5 page, with ``{code}`` in it."""
     template = getattr(settings, "SCRM_REFERRAL_LINK_TEMPLATE", "https://example.com/r/{code}")
     return template.format(code=str(code))
+
+
+@transaction.atomic
+def referral_codes_for_members(*, member_ids: list[int]) -> dict[int, str]:
+    """Each active member's referral code, made in bulk for those without one (a campaign
+    quoting {{ referral_link }} to many members at once). Returns {member_id: code}."""
+    codes: dict[int, str] = {}
+    for member_id, code in (
+        ReferralCode.objects.filter(member_id__in=member_ids, is_active=True)
+        .order_by("-pk")
+        .values_list("member_id", "code")
+    ):
+        codes[member_id] = code  # the oldest wins, as referral_code_for_member picks it
+    missing = [pk for pk in member_ids if pk not in codes]
+    if not missing:
+        return codes
+    # Row locks, as in referral_code_for_member: two senders at once make one code each.
+    locked = list(
+        Member.objects.select_for_update()
+        .filter(pk__in=missing, status=MemberStatus.ACTIVE)
+        .values_list("pk", flat=True)
+    )
+    made_meanwhile = dict(
+        ReferralCode.objects.filter(member_id__in=locked, is_active=True).values_list(
+            "member_id", "code"
+        )
+    )
+    codes.update(made_meanwhile)
+    pending = [pk for pk in locked if pk not in made_meanwhile]
+    for _attempt in range(5):
+        if not pending:
+            break
+        wanted = {pk: _new_code() for pk in pending}
+        ReferralCode.objects.bulk_create(
+            [ReferralCode(member_id=pk, code=code) for pk, code in wanted.items()],
+            ignore_conflicts=True,  # a clash with an existing code: that member tries again
+        )
+        stored = set(
+            ReferralCode.objects.filter(code__in=list(wanted.values())).values_list(
+                "member_id", "code"
+            )
+        )
+        for pk, code in wanted.items():
+            if (pk, code) in stored:
+                codes[pk] = code
+        pending = [pk for pk in pending if pk not in codes]
+    return codes
