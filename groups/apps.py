@@ -3,7 +3,22 @@ from django.utils.translation import gettext_lazy as _
 
 
 class GroupsConfig(AppConfig):
-    """Community groups, join codes and flash groups (see issue: community groups)."""
+    """Community groups, join codes and flash groups, layering rules and group stats."""
 
     name = "groups"
     verbose_name = _("Community groups")
+
+    def ready(self):
+        # members never imports groups: this app plugs itself into members' registries.
+        from groups.segments import register_group_fields
+        from groups.services import hooks
+        from members.services.members import member_merge_hook_register
+        from members.services.privacy import (
+            member_data_copy_hook_register,
+            member_erase_hook_register,
+        )
+
+        member_merge_hook_register(hooks.groups_merge)
+        member_erase_hook_register(hooks.groups_erase)
+        member_data_copy_hook_register(hooks.groups_data_copy)
+        register_group_fields()

@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
         "GuideTaskStatusEnum": "campaigns.models.GuideTaskStatus",
         "ReferralStatusEnum": "referrals.choices.ReferralStatus",
         "RewardStatusEnum": "referrals.choices.RewardStatus",
+        "GroupStatusEnum": "groups.choices.GroupStatus",
     },
 }
 
@@ -293,6 +294,13 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-expire-due": {
         "task": "referrals.referrals_expire_due",
         "schedule": crontab(hour=2, minute=40),
+    },
+    # Flash-sale groups: members told before the end, groups dissolved on time (docs/groups.md).
+    "groups-flash-notify-due": {"task": "groups.flash_groups_notify_due", "schedule": 60.0},
+    "groups-flash-dissolve-due": {"task": "groups.flash_groups_dissolve_due", "schedule": 60.0},
+    "groups-layering-redispatch-stale": {
+        "task": "groups.layering_runs_redispatch_stale",
+        "schedule": 300.0,
     },
 }
 
@@ -374,6 +382,16 @@ SCRM_REFERRAL_BURST_MINUTES = env.int("SCRM_REFERRAL_BURST_MINUTES", default=60)
 SCRM_REFERRAL_ACTIVE_DAYS = env.int("SCRM_REFERRAL_ACTIVE_DAYS", default=365)
 # A font with CJK glyphs for Chinese poster titles ("" tries the usual Noto/WenQuanYi paths).
 SCRM_REFERRAL_POSTER_FONT = env("SCRM_REFERRAL_POSTER_FONT", default="")
+
+# Community groups (docs/groups.md). Seats of a new group (WeCom customer groups hold 500), the
+# link a join code's QR carries (with {code} in it), the length of new codes, and how many
+# hours before a flash group's end its members are told (0: not told beforehand).
+SCRM_GROUP_DEFAULT_CAPACITY = env.int("SCRM_GROUP_DEFAULT_CAPACITY", default=500)
+SCRM_GROUP_JOIN_LINK_TEMPLATE = env(
+    "SCRM_GROUP_JOIN_LINK_TEMPLATE", default="https://example.com/g/{code}"
+)
+SCRM_GROUP_CODE_LENGTH = env.int("SCRM_GROUP_CODE_LENGTH", default=6)
+SCRM_GROUP_DISSOLVE_NOTICE_HOURS = env.int("SCRM_GROUP_DISSOLVE_NOTICE_HOURS", default=24)
 
 # Segment rule trees (docs/segments.md): refused beyond these sizes, with the limit stated.
 SCRM_SEGMENT_MAX_DEPTH = env.int("SCRM_SEGMENT_MAX_DEPTH", default=6)

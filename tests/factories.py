@@ -114,3 +114,29 @@ class CouponTemplateFactory(factory.django.DjangoModelFactory):
     value = Decimal("20.00")
     threshold = Decimal("100.00")
     valid_days = 30
+
+
+# --- groups ----------------------------------------------------------------------------------
+
+
+class JoinCodeFactory(factory.django.DjangoModelFactory):
+    """A join code (群活码) whose pool opens groups of 3 seats: small enough to fill in a test."""
+
+    class Meta:
+        model = "groups.JoinCode"
+
+    code = factory.Sequence(lambda n: f"G{n:05d}".replace("0", "Z").replace("1", "Y"))
+    name = factory.Sequence(lambda n: f"福利群{n}")
+    store = factory.SubFactory(StoreFactory)
+    group_capacity = 3
+
+
+class CommunityGroupFactory(factory.django.DjangoModelFactory):
+    """An open group. Members are seated through groups.services (the counter is theirs)."""
+
+    class Meta:
+        model = "groups.CommunityGroup"
+
+    name = factory.Sequence(lambda n: f"会员群{n}")
+    store = factory.SubFactory(StoreFactory)
+    capacity = 500

@@ -1,1 +1,0 @@
-"""Models of the groups app; none yet: its issue is still open."""

@@ -1,0 +1,1 @@
+"""Everything that writes groups data. Each public function runs in one transaction."""
