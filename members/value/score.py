@@ -36,8 +36,10 @@ CLV_STEP_DAYS = 30
 YEAR_DAYS = 365
 # A next purchase expected more than ten years after the last one is no date worth storing.
 MAX_GAP_DAYS = 3650
-# Money values are stored in DECIMAL(14..16, 2): clip absurd predictions instead of failing.
-MAX_MONEY = 1e12
+# Money values are stored in DECIMAL(14, 2) (expected order value) and DECIMAL(16, 2) (CLV,
+# value score): clip absurd predictions well inside the smaller column instead of letting one
+# member's overflow abort the whole night's scoring.
+MAX_MONEY = 1e11
 COLUMNS = (
     "member_id",
     "p_alive",
@@ -198,7 +200,15 @@ def _upsert_sql(*, postgres: bool, scored_at: datetime) -> tuple[str, list]:
         index_sql = f"COALESCE(ri.referral_index, {NEUTRAL_INDEX})"
         join = f"LEFT JOIN ({referral[0]}) ri ON ri.member_id = p.member_id"
         referral_params = list(referral[1])
-    value_score = money(f"{value('expected_365')} * {value('margin')} * {index_sql}")
+    # The score multiplies three stored values (the referral index comes from another app):
+    # bounded here too, so its product fits DECIMAL(16, 2).
+    # (CASE rather than LEAST/GREATEST, which turn a missing value into the bound on PostgreSQL.)
+    product = f"({value('expected_365')} * {value('margin')} * {index_sql})"
+    bound = f"{MAX_MONEY:.0f}"
+    value_score = money(
+        f"CASE WHEN {product} > {bound} THEN {bound} WHEN {product} < -{bound} THEN -{bound}"
+        f" ELSE {product} END"
+    )
     columns = {
         "p_alive": value("p_alive"),
         "expected_purchases_30": value("expected_30"),

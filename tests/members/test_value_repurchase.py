@@ -123,3 +123,13 @@ def test_end_to_end_with_the_nightly_scoring(settings):
     assert MemberValue.objects.get(member=member).next_purchase_on == due_on
     assert member.pk in _due(due_on)
     assert member.pk not in _due(due_on - timedelta(days=1))
+
+
+def test_catching_up_takes_members_whose_day_passed_within_the_window():
+    overdue = _member_with_orders(_at(46), _at(24))  # own gap 22 days: due two days ago
+    long_overdue = _member_with_orders(_at(120), _at(80))  # due forty days ago
+    predicted = _member_with_orders(_at(40))
+    _predict(predicted, next_on=TODAY - timedelta(days=3))
+    assert _due(TODAY) == set()
+    assert _due(TODAY, catch_up_days=5) == {overdue.pk, predicted.pk}
+    assert long_overdue.pk not in _due(TODAY, catch_up_days=30)

@@ -550,3 +550,29 @@ def test_scoring_with_nobody_left_to_predict_empties_the_table():
     result = member_value_score(fit=fit, now=NOW + timedelta(hours=1))
     assert (result["members"], result["predicted"], result["removed"]) == (0, 0, 1)
     assert not MemberValue.objects.exists()
+
+
+def test_an_absurd_score_is_bounded_instead_of_aborting_the_night():
+    # A provider's huge referral index would overflow DECIMAL(16, 2) on PostgreSQL and abort
+    # the whole scoring; the score is bounded to what the column holds.
+    from django.db.models import F, FloatField, Value
+
+    from members.value import referral
+    from members.value.referral import referral_index_register
+    from members.value.score import MAX_MONEY
+
+    member = factories.MemberFactory()
+    _buy(member, 40, margin="9000.00")
+    _buy(member, 10, margin="9000.00")
+    fit = value_models_fit(now=NOW)
+    registered = referral._provider
+    try:
+        referral_index_register(
+            lambda: Member.objects.filter(pk=member.pk).values(
+                member_id=F("id"), referral_index=Value(1e15, output_field=FloatField())
+            )
+        )
+        member_value_score(fit=fit, now=NOW)
+    finally:
+        referral_index_register(registered)
+    assert float(MemberValue.objects.get(member=member).value_score) == MAX_MONEY
