@@ -24,6 +24,7 @@ from scrm.api.permissions import is_guide, is_operator
 from scrm.api.principals import ApiKeyPrincipal
 
 MAX_STATS_DAYS = 366
+CENT = Decimal("0.01")
 
 
 def groups_visible_to(actor) -> QuerySet[CommunityGroup]:
@@ -132,7 +133,7 @@ def group_sales(group_id: int, *, until: datetime | None = None) -> dict:
     return {
         "orders": totals["orders"] or 0,
         "buyers": buyers,
-        "revenue": totals["revenue"] or Decimal("0"),
+        "revenue": Decimal(totals["revenue"] or 0).quantize(CENT),
         "repeat_buyers": repeat,
         "repurchase_rate": round(repeat / buyers, 4) if buyers else 0.0,
     }
