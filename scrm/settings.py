@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "ReferralStatusEnum": "referrals.choices.ReferralStatus",
         "RewardStatusEnum": "referrals.choices.RewardStatus",
         "GroupStatusEnum": "groups.choices.GroupStatus",
+        "GroupPurposeEnum": "groups.choices.GroupPurpose",
     },
 }
 
