@@ -53,7 +53,8 @@ def join_link(code: JoinCode | str) -> str:
     return join_link_template().format(code=code.code if isinstance(code, JoinCode) else code)
 
 
-def _clean(values: dict, *, instance: JoinCode | None = None) -> dict:
+def join_code_values_clean(values: dict, *, instance: JoinCode | None = None) -> dict:
+    """Check a code's values (without writing); raises ValidationError by field."""
     errors: dict[str, list[str]] = {}
     if "name" in values:
         values["name"] = str(values["name"] or "").strip()
@@ -96,7 +97,9 @@ def _new_code() -> str:
 
 
 @transaction.atomic
-def join_code_create(*, name: str, store: Store | None = None, **template) -> JoinCode:
+def join_code_create(
+    *, name: str, store: Store | None = None, is_active: bool = True, **template
+) -> JoinCode:
     """A new join code for a pool; ``template`` holds the fields of the groups it opens
     (``group_name``, ``group_purpose``, ``group_owner``, ``group_capacity``,
     ``group_expires_at``, ``auto_open``, ``max_groups``)."""
@@ -104,7 +107,9 @@ def join_code_create(*, name: str, store: Store | None = None, **template) -> Jo
     if unknown:
         raise ValidationError({field: [_("Unknown field.")] for field in unknown})
     template.setdefault("group_capacity", default_capacity())
-    values = _clean({"name": name, "store": store, **template})
+    values = join_code_values_clean(
+        {"name": name, "store": store, "is_active": is_active, **template}
+    )
     # A clash with an existing code is rare; a savepoint per try keeps the transaction usable.
     for attempt in range(5):
         try:
@@ -123,7 +128,7 @@ def join_code_update(*, code: JoinCode, **values) -> JoinCode:
     if unknown:
         raise ValidationError({field: [_("This field cannot be changed.")] for field in unknown})
     code = JoinCode.objects.select_for_update().get(pk=code.pk)
-    values = _clean(dict(values), instance=code)
+    values = join_code_values_clean(dict(values), instance=code)
     for field, value in values.items():
         setattr(code, field, value)
     code.save(update_fields=list(values) or None)

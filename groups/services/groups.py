@@ -38,7 +38,9 @@ EDITABLE_FIELDS = (
 )
 
 
-def _clean(values: dict, *, instance: CommunityGroup | None = None) -> dict:
+def group_values_clean(values: dict, *, instance: CommunityGroup | None = None) -> dict:
+    """Check a new group's values or a change to ``instance`` (without writing); raises
+    ValidationError by field. The admin's form calls it before saving through the services."""
     errors: dict[str, list[str]] = {}
 
     def current(field):
@@ -120,7 +122,7 @@ def group_create(
     }
     if store is not None:
         values["store"] = store
-    values = _clean(values)
+    values = group_values_clean(values)
     if position is None:
         top = (
             CommunityGroup.objects.filter(join_code=join_code).aggregate(top=Max("position"))["top"]
@@ -141,7 +143,7 @@ def group_update(*, group: CommunityGroup, **values) -> CommunityGroup:
     group = CommunityGroup.objects.select_for_update().get(pk=group.pk)
     if group.status == GroupStatus.DISSOLVED:
         raise ValidationError(_("A dissolved group cannot be changed."), code="dissolved")
-    values = _clean(dict(values), instance=group)
+    values = group_values_clean(dict(values), instance=group)
     for field, value in values.items():
         setattr(group, field, value)
     fields = [*values, "updated_at"]
