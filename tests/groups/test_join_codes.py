@@ -42,7 +42,7 @@ def test_a_full_pool_opens_the_next_group_from_the_template(make_code, make_memb
     members = [make_member() for _ in range(5)]
     groups = [group_join_by_code(member=m, code=code)[0].group for m in members]
     pool = list(CommunityGroup.objects.filter(join_code=code).order_by("position"))
-    assert [g.name for g in pool] == ["静安福利群 1", "静安福利群 2", "静安福利群 3"]
+    assert [g.name for g in pool] == ["静安福利群（1）", "静安福利群（2）", "静安福利群（3）"]
     assert [g.member_count for g in pool] == [2, 2, 1]
     assert all(g.owner == guide and g.store == code.store and g.capacity == 2 for g in pool)
     assert [g.pk for g in groups] == [pool[0].pk] * 2 + [pool[1].pk] * 2 + [pool[2].pk]
@@ -54,7 +54,7 @@ def test_a_full_group_is_never_returned_and_a_closed_pool_refuses(make_code, mak
     group_join_by_code(member=make_member(), code=code)
     with pytest.raises(ValidationError) as exc:
         group_join_by_code(member=make_member(), code=code)
-    assert exc.value.message_dict["code"] == ["Every group of this code is full."]
+    assert exc.value.message_dict["code"] == ["此活码的群都已满员。"]
     group.refresh_from_db()
     assert group.member_count == 1
     assert _joins(code) == 1
@@ -136,7 +136,7 @@ def test_flash_codes_stop_opening_groups_after_the_sale(make_code, make_member):
     later = end + timedelta(seconds=1)
     with pytest.raises(ValidationError) as exc:
         group_join_by_code(member=make_member(), code=code, now=later)
-    assert exc.value.message_dict["code"] == ["This flash sale has ended."]
+    assert exc.value.message_dict["code"] == ["本次快闪活动已结束。"]
 
 
 def test_an_expired_group_takes_nobody_even_before_the_job_dissolves_it(make_code, make_member):
