@@ -45,3 +45,10 @@ class LayeringRunStatus(models.TextChoices):
     RUNNING = "running", _("running")
     DONE = "done", _("done")
     FAILED = "failed", _("failed")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("waiting to be sent")
+    SENDING = "sending", _("being sent")
+    SENT = "sent", _("sent to WeCom")
+    FAILED = "failed", pgettext_lazy("delivery status", "failed")

@@ -45,3 +45,11 @@ def layering_runs_redispatch_stale() -> int:
     for run_id in ids:
         layering_run.delay(run_id)
     return len(ids)
+
+
+@shared_task(name="groups.broadcasts_dispatch")
+def broadcasts_dispatch() -> dict:
+    """Periodic (and right after a broadcast is queued): send due group broadcasts."""
+    from groups.services.broadcasts import broadcasts_dispatch as dispatch
+
+    return dispatch()

@@ -327,6 +327,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+    "groups-broadcasts-dispatch": {"task": "groups.broadcasts_dispatch", "schedule": 30.0},
 
 # --- SCRM business settings -----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -55,6 +56,12 @@ def dissolve_groups(modeladmin, request, queryset):
     )
 
 
+@admin.action(description=_("Broadcast to selected groups"), permissions=["view"])
+def broadcast_to_groups(modeladmin, request, queryset):
+    ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True)[:2000])
+    return HttpResponseRedirect(reverse("admin:groups_groupbroadcast_add") + f"?groups={ids}")
+
+
 @admin.register(CommunityGroup)
 class CommunityGroupAdmin(BigTableAdmin):
     form = GroupForm
@@ -73,7 +80,7 @@ class CommunityGroupAdmin(BigTableAdmin):
     list_select_related = ("store", "owner", "join_code")
     search_fields = ("name", "=wecom_chat_id")
     ordering = ("-id",)
-    actions = (dissolve_groups,)
+    actions = (dissolve_groups, broadcast_to_groups)
     readonly_fields = (
         "status",
         "member_count",

@@ -6,7 +6,13 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from groups.choices import GroupPurpose, GroupStatus, JoinMethod, LayeringRunStatus
+from groups.choices import (
+    DeliveryStatus,
+    GroupPurpose,
+    GroupStatus,
+    JoinMethod,
+    LayeringRunStatus,
+)
 from groups.conf import MAX_CAPACITY
 from groups.models import JoinCode
 from members.api.serializers.common import StoreCodeField, StrictSerializer, id_field
@@ -219,3 +225,37 @@ class JoinResultSerializer(serializers.Serializer):
         help_text=_("False when I already had a seat in this code's groups (that seat is given).")
     )
     group = MyGroupSerializer()
+
+
+# --- broadcasts ------------------------------------------------------------------------------
+
+
+class BroadcastWriteSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=4000, help_text=_("At most 4000 bytes (WeCom)."))
+    groups = serializers.ListField(child=id_field(), min_length=1, max_length=2000)
+
+
+class DeliverySerializer(serializers.Serializer):
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    owner_name = serializers.CharField(source="owner.name", default=None)
+    chat_ids = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    status_label = serializers.CharField(source="get_status_display")
+    attempts = serializers.IntegerField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    provider_id = serializers.CharField(help_text=_("WeCom's msgid, once sent."))
+    error = serializers.CharField()
+
+
+class SkippedSerializer(serializers.Serializer):
+    group_id = serializers.IntegerField()
+    reason = serializers.ChoiceField(choices=["dissolved", "no_chat_id", "no_owner"])
+
+
+class BroadcastSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    group_ids = serializers.ListField(child=serializers.IntegerField())
+    skipped = SkippedSerializer(many=True, help_text=_("Groups that could not be sent to."))
+    deliveries = DeliverySerializer(many=True, source="deliveries.all")
+    created_at = serializers.DateTimeField()

@@ -3,11 +3,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from groups.api.views import codes, layering, me, staff
+from groups.api.views import broadcasts, codes, layering, me, staff
 
 router = SimpleRouter()
 router.register("groups", staff.GroupViewSet, basename="group")
 router.register("group-codes", codes.JoinCodeViewSet, basename="group-code")
+router.register("group-broadcasts", broadcasts.GroupBroadcastViewSet, basename="group-broadcast")
 
 urlpatterns = [
     *router.urls,

@@ -25,6 +25,7 @@ def _no_broker(monkeypatch):
     folder (a later `make run` worker would take them)."""
     monkeypatch.setattr("members.tasks.events_dispatch.delay", lambda ids: None)
     monkeypatch.setattr("groups.tasks.layering_run.delay", lambda run_id: None)
+    monkeypatch.setattr("groups.tasks.broadcasts_dispatch.delay", lambda: None)
 
 
 @pytest.fixture

@@ -195,3 +195,48 @@ def test_a_guide_sees_their_stores_members_in_the_memberships(
 def test_guides_get_no_layering(guide_admin):
     assert guide_admin.get("/admin/groups/layeringrule/").status_code == 403
     assert guide_admin.post("/admin/groups/layeringrule/preview/").status_code == 403
+
+
+def test_broadcast_from_the_group_list(operator_admin, make_group, guide, monkeypatch):
+    from groups.models import GroupBroadcast
+
+    guide.wecom_userid = "wx-guide"
+    guide.save()
+    group = make_group(owner=guide, wecom_chat_id="chat-1")
+    response = operator_admin.post(
+        "/admin/groups/communitygroup/",
+        {"action": "broadcast_to_groups", "_selected_action": [group.pk]},
+    )
+    assert response["Location"] == f"/admin/groups/groupbroadcast/add/?groups={group.pk}"
+    page = operator_admin.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en")
+    assert "No sender is registered yet" in page.content.decode()
+    saved = operator_admin.post(
+        "/admin/groups/groupbroadcast/add/",
+        {
+            "text": "今晚直播",
+            "groups": [group.pk],
+            "deliveries-TOTAL_FORMS": 0,
+            "deliveries-INITIAL_FORMS": 0,
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    broadcast = GroupBroadcast.objects.get()
+    assert [d.chat_ids for d in broadcast.deliveries.all()] == [["chat-1"]]
+
+
+def test_the_broadcast_form_names_groups_that_cannot_be_sent_to(operator_admin, make_group):
+    from groups.models import GroupBroadcast
+
+    group = make_group()  # no chat id, no owner
+    response = operator_admin.post(
+        "/admin/groups/groupbroadcast/add/",
+        {
+            "text": "x",
+            "groups": [group.pk],
+            "deliveries-TOTAL_FORMS": 0,
+            "deliveries-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 200
+    assert "groups" in response.context["adminform"].form.errors
+    assert not GroupBroadcast.objects.exists()
