@@ -102,6 +102,12 @@ def _clean_count(op: str, value):
 
 
 def _count_q(op: str, value, ctx: Context) -> Q:
+    # "In a group" and "in no group" are the common questions: an EXISTS answers them from the
+    # index on current seats, without counting every member's groups.
+    if (op, value) in (("gte", 1), ("gt", 0), ("ne", 0)):
+        return Q(Exists(_current()))
+    if (op, value) in (("eq", 0), ("lt", 1), ("lte", 0)):
+        return ~Q(Exists(_current()))
     counted = (
         GroupMembership.objects.filter(left_at__isnull=True)
         .order_by()

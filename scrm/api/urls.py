@@ -8,6 +8,7 @@ urlpatterns = [
     path("whoami/", WhoAmIView.as_view(), name="api-whoami"),
     path("", include("members.api.urls")),
     path("", include("campaigns.api.channel_urls")),
+    path("", include("campaigns.api.urls")),
     path("", include("referrals.api.urls")),
     path("", include("groups.api.urls")),
 ]
