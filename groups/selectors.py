@@ -203,3 +203,27 @@ def members_in_pool(code: JoinCode) -> QuerySet[Member]:
             ).exclude(group__status=GroupStatus.DISSOLVED)
         )
     )
+
+
+def members_latest_group(*, member_ids: list[int]) -> dict[int, dict]:
+    """For each member, the live group they joined last: {member_id: {"group_id", "name",
+    "invite_link", "owner_name"}}; one query for a batch (the campaign engine's welcome
+    message can fill {{ group_name }} and {{ group_link }} from it)."""
+    rows = (
+        GroupMembership.objects.filter(member_id__in=member_ids, left_at__isnull=True)
+        .exclude(group__status=GroupStatus.DISSOLVED)
+        .order_by("member_id", "-joined_at", "-pk")
+        .values("member_id", "group_id", "group__name", "group__invite_link", "group__owner__name")
+    )
+    latest: dict[int, dict] = {}
+    for row in rows:
+        latest.setdefault(
+            row["member_id"],
+            {
+                "group_id": row["group_id"],
+                "name": row["group__name"],
+                "invite_link": row["group__invite_link"],
+                "owner_name": row["group__owner__name"],
+            },
+        )
+    return latest

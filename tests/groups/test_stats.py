@@ -75,3 +75,19 @@ def test_stats_take_the_same_few_queries_whatever_the_group_size(
         return len(captured)
 
     assert queries(small) == queries(big) <= 6
+
+
+def test_each_members_latest_group_in_one_query(make_group, make_member, seat):
+    from groups.selectors import members_latest_group
+
+    old = make_group(name="老群")
+    new = make_group(name="新群", invite_link="https://work.weixin.qq.com/g/new")
+    a, b, c = make_member(), make_member(), make_member()
+    seat(old, a, b, now=timezone.now() - timedelta(days=3))
+    seat(new, a)
+    with CaptureQueriesContext(connection) as captured:
+        latest = members_latest_group(member_ids=[a.pk, b.pk, c.pk])
+    assert len(captured) == 1
+    assert latest[a.pk]["name"] == "新群" and latest[a.pk]["invite_link"].endswith("/new")
+    assert latest[b.pk]["group_id"] == old.pk
+    assert c.pk not in latest
