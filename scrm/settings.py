@@ -299,6 +299,7 @@ CELERY_BEAT_SCHEDULE = {
     # Flash-sale groups: members told before the end, groups dissolved on time (docs/groups.md).
     "groups-flash-notify-due": {"task": "groups.flash_groups_notify_due", "schedule": 60.0},
     "groups-flash-dissolve-due": {"task": "groups.flash_groups_dissolve_due", "schedule": 60.0},
+    "groups-broadcasts-dispatch": {"task": "groups.broadcasts_dispatch", "schedule": 30.0},
     "groups-layering-redispatch-stale": {
         "task": "groups.layering_runs_redispatch_stale",
         "schedule": 300.0,
@@ -327,7 +328,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
-    "groups-broadcasts-dispatch": {"task": "groups.broadcasts_dispatch", "schedule": 30.0},
 
 # --- SCRM business settings -----------------------------------------------------------------
 
