@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('groups', '0001_initial'),
-        ('members', '0011_event_recorded_at'),
+        ('members', '0009_coupon_issue_key'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
