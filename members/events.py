@@ -131,10 +131,12 @@ def events_dispatch_now(*, event_ids: list[int]) -> int:
 
 
 def events_redispatch_stale(*, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Re-enqueue events still undispatched after ``older_than`` (a lost message, a crash)."""
+    """Re-enqueue events still undispatched ``older_than`` after they were written (a lost
+    message, a crash). By the time written, not the time the fact occurred: an order paid last
+    week and pushed now has its message on the way already."""
     cutoff = timezone.now() - older_than
     ids = list(
-        Event.objects.filter(dispatched_at__isnull=True, occurred_at__lt=cutoff)
+        Event.objects.filter(dispatched_at__isnull=True, recorded_at__lt=cutoff)
         .order_by("pk")
         .values_list("pk", flat=True)[:50_000]
     )

@@ -32,6 +32,13 @@ def member_should_mask(actor) -> bool:
     return is_guide(actor) and not actor.has_perm("members.view_unmasked_phone")
 
 
+def member_unmasked_by_permission(actor) -> bool:
+    """A guide holding members.view_unmasked_phone: served full phones and WeChat ids that a
+    guide would otherwise see masked, so each time it happens is audited
+    (members.services.audit.unmasked_view_record). Operators see identities by their role."""
+    return is_guide(actor) and actor.has_perm("members.view_unmasked_phone")
+
+
 def member_timeline(*, member: Member) -> QuerySet[Event]:
     """The member's events, newest first."""
     return Event.objects.filter(member=member).order_by("-occurred_at", "-pk")

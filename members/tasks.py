@@ -76,6 +76,14 @@ def import_jobs_redispatch_stale() -> int:
     return sweep()
 
 
+@shared_task(name="members.import_files_cleanup")
+def import_files_cleanup() -> dict:
+    """Nightly: delete problem files and bad rows of old imports, and stray upload files."""
+    from members.services.import_jobs import import_files_cleanup as cleanup
+
+    return cleanup()
+
+
 @shared_task(name="members.rule_tags_refresh", soft_time_limit=20 * 60, time_limit=25 * 60)
 def rule_tags_refresh() -> dict:
     """Periodic: re-materialise every rule tag (members.services.segments)."""

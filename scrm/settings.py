@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "scrm",
     "members",
@@ -153,12 +154,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
-# Django's backend, refusing a username after repeated failed sign-ins (scrm.lockout).
+# Django's backend, refusing sign-ins after repeated failures (scrm.lockout): a username from
+# one address, an address for every username, and a username from anywhere (a higher count).
 AUTHENTICATION_BACKENDS = ["scrm.lockout.LockoutModelBackend"]
 SCRM_LOGIN_FAILURE_LIMIT = env.int("SCRM_LOGIN_FAILURE_LIMIT", default=5)
 SCRM_LOGIN_FAILURE_WINDOW = env.int("SCRM_LOGIN_FAILURE_WINDOW", default=15 * 60)
 SCRM_LOGIN_LOCKOUT_SECONDS = env.int("SCRM_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+SCRM_LOGIN_IP_FAILURE_LIMIT = env.int("SCRM_LOGIN_IP_FAILURE_LIMIT", default=20)
+SCRM_LOGIN_IP_FAILURE_WINDOW = env.int("SCRM_LOGIN_IP_FAILURE_WINDOW", default=15 * 60)
+SCRM_LOGIN_IP_LOCKOUT_SECONDS = env.int("SCRM_LOGIN_IP_LOCKOUT_SECONDS", default=15 * 60)
+SCRM_LOGIN_USERNAME_FAILURE_LIMIT = env.int("SCRM_LOGIN_USERNAME_FAILURE_LIMIT", default=50)
 SCRM_LOGIN_LOCKOUT_CACHE = "lockout"
+# Reverse proxies in front of web that append the client's address to X-Forwarded-For: the
+# sign-in lockout counts per address the outermost of them saw. Production sits behind a TLS
+# proxy (SECURE_PROXY_SSL_HEADER below); with 0, REMOTE_ADDR is the client.
+SCRM_TRUSTED_PROXIES = env.int("SCRM_TRUSTED_PROXIES", default=0 if DEBUG else 1)
 
 # --- Internationalisation -------------------------------------------------------------------
 
@@ -186,6 +196,10 @@ STORAGES = {
 # Uploaded import files (members.ImportJob). Never served by URL: they hold personal data. Web
 # and worker must share this folder (a volume in compose).
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# An upload is deleted when its import finishes; its problems file (which quotes the bad rows)
+# and the problems kept on the job row are deleted this many days after (members.services.
+# import_jobs.import_files_cleanup, nightly).
+SCRM_IMPORT_FILE_RETENTION_DAYS = env.int("SCRM_IMPORT_FILE_RETENTION_DAYS", default=7)
 
 # --- REST API -------------------------------------------------------------------------------
 
@@ -203,6 +217,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    # Throttles (scrm.api.throttles) take the client's address as the lockout does: the
+    # X-Forwarded-For entry of the outermost trusted proxy, never what the client wrote.
+    "NUM_PROXIES": SCRM_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SCRM API",
@@ -210,6 +227,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar), never a CDN:
+    # CDNs are often blocked in mainland China, and many installs have no outbound network.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status" with different choices; name each enum after its class.
     "ENUM_NAME_OVERRIDES": {
         "MemberStatusEnum": "members.choices.MemberStatus",
@@ -263,6 +285,12 @@ CELERY_BEAT_SCHEDULE = {
     "import-jobs-redispatch-stale": {
         "task": "members.import_jobs_redispatch_stale",
         "schedule": 300.0,
+    },
+    # Problem files and the bad rows of old imports hold phones and names: deleted after
+    # SCRM_IMPORT_FILE_RETENTION_DAYS.
+    "import-files-cleanup": {
+        "task": "members.import_files_cleanup",
+        "schedule": crontab(hour=2, minute=50),
     },
     "points-expire-due": {
         "task": "members.points_expire_due",

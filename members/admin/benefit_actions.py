@@ -1,5 +1,5 @@
 """Benefit actions of the member list, for operators: adjust points and issue a coupon to the
-selected members. Each has an intermediate form page (member_actions.action_page) and one
+selected members. Each has an intermediate form page (member_actions.form_action) and one
 set-based service call (members.services.benefits); shop guides get neither."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members.admin.base import guide_restricted
-from members.admin.member_actions import APPLY, action_page
+from members.admin.member_actions import bound_form, form_action
 from members.models import CouponTemplate
 from members.services.benefits import coupons_issue, points_adjust_bulk
 
@@ -54,25 +54,13 @@ class CouponIssueForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=100, required=False)
 
 
-def _bound(form_class, request):
-    return form_class(request.POST if APPLY in request.POST else None)
-
-
 @admin.action(description=_("Adjust points of selected members"), permissions=["adjust_points"])
 def adjust_points(modeladmin, request, queryset):
-    form = _bound(PointsAdjustForm, request)
-    if form.is_bound and form.is_valid():
-        points = form.cleaned_data["points"]
-        try:
-            result = points_adjust_bulk(
-                members=queryset,
-                points=points,
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-            )
-        except ValidationError as exc:
-            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return None
+    def apply(data):
+        points = data["points"]
+        result = points_adjust_bulk(
+            members=queryset, points=points, reason=data["reason"], actor=request.user
+        )
         if result.adjusted:
             modeladmin.message_user(
                 request,
@@ -99,32 +87,25 @@ def adjust_points(modeladmin, request, queryset):
                 % {"n": result.refused, "points": -points, "members": shown},
                 messages.ERROR,
             )
-        return None
-    return action_page(
+
+    return form_action(
         modeladmin,
         request,
         queryset,
+        form=bound_form(PointsAdjustForm, request),
         action="adjust_points",
         title=_("Adjust points"),
-        form=form,
+        apply=apply,
     )
 
 
 @admin.action(description=_("Issue a coupon to selected members"), permissions=["issue_coupon"])
 def issue_coupon(modeladmin, request, queryset):
-    form = _bound(CouponIssueForm, request)
-    if form.is_bound and form.is_valid():
-        template = form.cleaned_data["template"]
-        try:
-            issued = coupons_issue(
-                template=template,
-                members=queryset,
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-            )
-        except ValidationError as exc:
-            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return None
+    def apply(data):
+        template = data["template"]
+        issued = coupons_issue(
+            template=template, members=queryset, reason=data["reason"], actor=request.user
+        )
         modeladmin.message_user(
             request,
             ngettext(
@@ -134,12 +115,13 @@ def issue_coupon(modeladmin, request, queryset):
             )
             % {"n": issued, "template": template},
         )
-        return None
-    return action_page(
+
+    return form_action(
         modeladmin,
         request,
         queryset,
+        form=bound_form(CouponIssueForm, request),
         action="issue_coupon",
         title=_("Issue a coupon"),
-        form=form,
+        apply=apply,
     )

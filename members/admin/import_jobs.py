@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -98,6 +99,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
                     else "admin:members_order_import"
                 ),
                 "refresh_seconds": None if job.is_finished else REFRESH_SECONDS,
+                "retention_days": settings.SCRM_IMPORT_FILE_RETENTION_DAYS,
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models.functions import Right
 from django.urls import path
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -24,7 +25,12 @@ from members.admin.member_form import MemberForm
 from members.choices import source_channels
 from members.identity import email_mask, id_mask, phone_mask, phone_normalise
 from members.models import Member, MemberTag
-from members.selectors import member_should_mask, members_visible_to
+from members.selectors import (
+    member_should_mask,
+    member_unmasked_by_permission,
+    members_visible_to,
+)
+from members.services.audit import unmasked_view_record
 from members.services.members import IDENTITY_FIELDS, PROFILE_FIELDS, member_update, member_upsert
 
 PROFILE = ("name", "gender", "birthday", "province", "city")
@@ -47,12 +53,26 @@ CONTACT_FIELDS = (*IDENTITY_FIELDS, "email")
 MASKED = {f: f"{f}_masked" for f in CONTACT_FIELDS}
 
 
+def name_search(term: str) -> Q:
+    """Names matching a search term, in a way PostgreSQL's trigram index on UPPER(name)
+    (migration 0010) can serve: three or more characters anywhere in the name; two at its
+    start or end (a surname and a first character, or a given name: 王小美 is found by 王小
+    and by 小美); one at its start (a surname). A shorter substring has no trigram to look
+    up, and would scan the member table."""
+    if len(term) >= 3:
+        return Q(name__icontains=term)
+    if len(term) == 2:
+        return Q(name__istartswith=term) | Q(name__iendswith=term)
+    return Q(name__istartswith=term)
+
+
 def _field_label(name: str):
     return Member._meta.get_field(name).verbose_name
 
 
 class MemberChangeList(ChangeList):
-    """Fetches the tags of the page's members in one extra query."""
+    """Fetches the tags of the page's members in one extra query, and audits a page of full
+    phones served to a guide with the unmask permission (one row for the page)."""
 
     def get_results(self, request):
         super().get_results(request)
@@ -61,6 +81,12 @@ class MemberChangeList(ChangeList):
         prefetch_related_objects(
             self.result_list, Prefetch("member_tags", queryset=tags, to_attr="admin_tags")
         )
+        if member_unmasked_by_permission(request.user):
+            unmasked_view_record(
+                actor=request.user,
+                member_ids=[member.pk for member in self.result_list],
+                where="admin.list",
+            )
 
 
 @admin.register(Member)
@@ -71,8 +97,9 @@ class MemberAdmin(BigTableAdmin):
     ordering = ("-id",)
     search_fields = ("name", "=phone", "=unionid", "=openid", "=wecom_external_userid")
     search_help_text = _(
-        "Name, phone in any format or its last four digits, WeChat union id or open id, "
-        "WeCom external id, or #id."
+        "Name (three characters or more: anywhere in the name; two: its start or end; one: "
+        "the surname), phone in any format or its last four digits, WeChat union id or open "
+        "id, WeCom external id, or #id."
     )
     autocomplete_fields = ("home_store", "guide")
     actions = (
@@ -159,9 +186,10 @@ class MemberAdmin(BigTableAdmin):
         return filters
 
     def get_search_results(self, request, queryset, search_term):
-        """Exact look-ups on the unique identity columns (index hits at any table size); the
-        phone is normalised first, so 138 1234 5678 finds +8613812345678. A term that is not
-        a phone also matches names (substring); four digits match the phone's last four."""
+        """Every branch is an index scan at a million members (migration 0010): exact look-ups
+        on the unique identity columns, the phone normalised first (138 1234 5678 finds
+        +8613812345678); four digits match the phone's last four (RIGHT(phone, 4), indexed);
+        any other term also matches names (name_search)."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -169,12 +197,12 @@ class MemberAdmin(BigTableAdmin):
             return queryset.filter(pk=int(term[1:])), False
         if len(term) == 4 and term.isdigit():
             # "尾号 5678": shops find customers by the last four digits, which guides see anyway.
-            return queryset.filter(phone__endswith=term), False
+            return queryset.alias(phone_last4=Right("phone", 4)).filter(phone_last4=term), False
         condition = Q(unionid=term) | Q(openid=term) | Q(wecom_external_userid=term)
         try:
             condition |= Q(phone=phone_normalise(term))
         except ValidationError:
-            condition |= Q(name__icontains=term)
+            condition |= name_search(term)
         return queryset.filter(condition), False
 
     @admin.display(description=_field_label("name"), ordering="name")
@@ -263,6 +291,8 @@ class MemberAdmin(BigTableAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             context.update(member_page.member_page_context(self, request, obj))
+            if member_unmasked_by_permission(request.user):
+                unmasked_view_record(actor=request.user, member_ids=[obj.pk], where="admin.page")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

@@ -20,6 +20,7 @@ from members.services.members import member_merge, members_assign_guide
 from members.services.tags import members_tag, members_untag
 
 APPLY = "apply"
+ACTION_TEMPLATE = "admin/members/member/action_form.html"
 
 
 class TagChoiceForm(forms.Form):
@@ -54,13 +55,26 @@ class SurvivorForm(forms.Form):
         self.fields["survivor"].choices = [(m.pk, f"#{m.pk} {m}") for m in members]
 
 
-def _selection_size(request, queryset) -> int:
+def selection_size(request, queryset) -> int:
+    """How many members an action applies to: the ticked rows, or with "select across" the
+    whole filtered list (estimated on PostgreSQL when large, as the list's count is)."""
     if request.POST.get("select_across") == "1":
         return EstimatedCountPaginator(queryset, 1).count
     return queryset.count()
 
 
-def action_page(modeladmin, request, queryset, *, action, title, form, extra=None):
+def action_page(
+    modeladmin,
+    request,
+    queryset,
+    *,
+    action,
+    title,
+    form,
+    extra=None,
+    count=None,
+    template=ACTION_TEMPLATE,
+):
     """The intermediate page of an action: the form, and the selection carried along in hidden
     fields (ids of the page, "select across", the list's filters in the URL)."""
     context = {
@@ -72,22 +86,37 @@ def action_page(modeladmin, request, queryset, *, action, title, form, extra=Non
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
-        "count": _selection_size(request, queryset),
+        "count": selection_size(request, queryset) if count is None else count,
         "media": modeladmin.media + form.media,
         **(extra or {}),
     }
-    return TemplateResponse(request, "admin/members/member/action_form.html", context)
+    return TemplateResponse(request, template, context)
 
 
-def _bound(form_class, request, **kwargs):
+def bound_form(form_class, request, **kwargs):
+    """The action's form, bound to the POST once its page was submitted ("apply")."""
     return form_class(request.POST if APPLY in request.POST else None, **kwargs)
+
+
+def form_action(modeladmin, request, queryset, *, form, action, title, apply, extra=None):
+    """What every action with a form does: once its page was submitted with a valid form,
+    ``apply(cleaned_data)`` runs the service and says what it did (a ValidationError it raises
+    becomes an error message) and the list is shown again; otherwise the page is shown."""
+    if form.is_bound and form.is_valid():
+        try:
+            apply(form.cleaned_data)
+        except ValidationError as exc:
+            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
+        return None
+    return action_page(
+        modeladmin, request, queryset, action=action, title=title, form=form, extra=extra
+    )
 
 
 @admin.action(description=_("Tag selected members"), permissions=["tag"])
 def tag_members(modeladmin, request, queryset):
-    form = _bound(TagChoiceForm, request)
-    if form.is_bound and form.is_valid():
-        tag = form.cleaned_data["tag"]
+    def apply(data):
+        tag = data["tag"]
         count = members_tag(members=queryset, tag=tag, actor=request.user)
         modeladmin.message_user(
             request,
@@ -98,37 +127,42 @@ def tag_members(modeladmin, request, queryset):
             )
             % {"n": count, "tag": tag},
         )
-        return None
-    return action_page(
-        modeladmin, request, queryset, action="tag_members", title=_("Tag members"), form=form
+
+    return form_action(
+        modeladmin,
+        request,
+        queryset,
+        form=bound_form(TagChoiceForm, request),
+        action="tag_members",
+        title=_("Tag members"),
+        apply=apply,
     )
 
 
 @admin.action(description=_("Remove tags from selected members"), permissions=["untag"])
 def untag_members(modeladmin, request, queryset):
-    form = _bound(TagsChoiceForm, request)
-    if form.is_bound and form.is_valid():
-        count = members_untag(members=queryset, tags=form.cleaned_data["tags"], actor=request.user)
+    def apply(data):
+        count = members_untag(members=queryset, tags=data["tags"], actor=request.user)
         modeladmin.message_user(
             request,
             ngettext("Removed %(n)d tag.", "Removed %(n)d tags.", count) % {"n": count},
         )
-        return None
-    return action_page(
+
+    return form_action(
         modeladmin,
         request,
         queryset,
+        form=bound_form(TagsChoiceForm, request),
         action="untag_members",
         title=_("Remove tags from members"),
-        form=form,
+        apply=apply,
     )
 
 
 @admin.action(description=_("Assign a guide to selected members"), permissions=["assign_guide"])
 def assign_guide(modeladmin, request, queryset):
-    form = _bound(GuideChoiceForm, request)
-    if form.is_bound and form.is_valid():
-        guide = form.cleaned_data["guide"]
+    def apply(data):
+        guide = data["guide"]
         count = members_assign_guide(members=queryset, guide=guide, actor=request.user)
         modeladmin.message_user(
             request,
@@ -139,9 +173,15 @@ def assign_guide(modeladmin, request, queryset):
             )
             % {"n": count, "guide": guide},
         )
-        return None
-    return action_page(
-        modeladmin, request, queryset, action="assign_guide", title=_("Assign a guide"), form=form
+
+    return form_action(
+        modeladmin,
+        request,
+        queryset,
+        form=bound_form(GuideChoiceForm, request),
+        action="assign_guide",
+        title=_("Assign a guide"),
+        apply=apply,
     )
 
 
@@ -167,29 +207,25 @@ def merge_members(modeladmin, request, queryset):
             request, _("Select exactly two members to merge."), messages.WARNING
         )
         return None
-    form = _bound(SurvivorForm, request, members=members)
-    if form.is_bound and form.is_valid():
-        survivor_pk = form.cleaned_data["survivor"]
-        survivor = next(m for m in members if m.pk == survivor_pk)
-        merged = next(m for m in members if m.pk != survivor_pk)
-        try:
-            member_merge(survivor=survivor, merged=merged, actor=request.user)
-        except ValidationError as exc:
-            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return None
+
+    def apply(data):
+        survivor = next(m for m in members if m.pk == data["survivor"])
+        merged = next(m for m in members if m.pk != data["survivor"])
+        member_merge(survivor=survivor, merged=merged, actor=request.user)
         modeladmin.message_user(
             request,
             _("Member #%(merged)d was merged into #%(survivor)d.")
             % {"merged": merged.pk, "survivor": survivor.pk},
         )
-        return None
-    return action_page(
+
+    return form_action(
         modeladmin,
         request,
         queryset,
+        form=bound_form(SurvivorForm, request, members=members),
         action="merge_members",
         title=_("Merge two members"),
-        form=form,
+        apply=apply,
         extra={
             "members": members,
             "merge_note": _(

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members.admin.base import guide_restricted
-from members.admin.member_actions import _selection_size
+from members.admin.member_actions import action_page, selection_size
 from members.services.privacy import REASON_MAX, member_erase
 
 CONFIRMED = "post"
@@ -43,7 +41,7 @@ def has_erase_permission(modeladmin, request) -> bool:
 
 @admin.action(description=_("Erase selected members"), permissions=["erase"])
 def erase_members(modeladmin, request, queryset):
-    count = _selection_size(request, queryset)
+    count = selection_size(request, queryset)
     if count > ERASE_MAX:
         modeladmin.message_user(
             request,
@@ -55,20 +53,17 @@ def erase_members(modeladmin, request, queryset):
     form = EraseForm(request.POST if request.POST.get(CONFIRMED) == "yes" else None)
     if form.is_bound and form.is_valid():
         return _erase(modeladmin, request, queryset, reason=form.cleaned_data["reason"])
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta,
-        "title": _("Are you sure?"),
-        "form": form,
-        "action": "erase_members",
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "count": count,
-        "members": list(queryset.order_by("pk")[:LISTED]),
-        "more": max(count - LISTED, 0),
-    }
-    return TemplateResponse(request, "admin/members/member/erase_confirmation.html", context)
+    return action_page(
+        modeladmin,
+        request,
+        queryset,
+        action="erase_members",
+        title=_("Are you sure?"),
+        form=form,
+        count=count,
+        template="admin/members/member/erase_confirmation.html",
+        extra={"members": list(queryset.order_by("pk")[:LISTED]), "more": max(count - LISTED, 0)},
+    )
 
 
 def _erase(modeladmin, request, queryset, *, reason: str) -> None:

@@ -8,7 +8,6 @@ bad row never takes the good rows of its batch with it.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from members.choices import TagSource
 from members.identity import phone_normalise
-from members.imports.csvfile import batched, csv_open, csv_rows
+from members.imports.csvfile import csv_open
 from members.imports.fields import (
     CONSENT_COLUMNS,
     parse_consent,
@@ -34,8 +33,8 @@ from members.imports.report import (
     ImportReport,
     RowError,
     errors_from_validation,
-    import_audit,
 )
+from members.imports.runner import import_run
 from members.models import Member, Tag
 from members.services.members import (
     IDENTITY_FIELDS,
@@ -297,19 +296,14 @@ def members_import_csv(
         aliases=ALIASES,
     )
     report = ImportReport(kind="members", on_error=on_error)
-    if source.ignored_columns:
-        report.warnings.append(
-            _("Columns ignored: %(columns)s.") % {"columns": ", ".join(source.ignored_columns)}
-        )
-    started = time.monotonic()
     job = _MemberImport(report=report, actor=actor)
-    for batch in batched(csv_rows(source), batch_size):
-        report.rows += len(batch)
-        parsed = [item for item in (job.parse(*row) for row in batch) if item is not None]
-        with transaction.atomic():
-            job.write(parsed)
-        if progress is not None:
-            progress(report.rows, source.rows_total)
-    report.seconds = time.monotonic() - started
-    import_audit(report, actor=actor, name=name)
-    return report
+    return import_run(
+        source=source,
+        report=report,
+        parse=job.parse,
+        write=job.write,
+        batch_size=batch_size,
+        progress=progress,
+        actor=actor,
+        name=name,
+    )

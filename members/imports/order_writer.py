@@ -1,26 +1,30 @@
 """Writing many new orders at once, with the side effects order_upsert has for each of them.
 
 For every new paid order, order_upsert refreshes the member's purchase stats, credits points
-(members.services.orders._earn_points_for: int(paid_amount × SCRM_POINTS_PER_YUAN), valid
-SCRM_POINTS_VALID_DAYS) with a points.changed event, and records an order.paid event. Here the
-same happens with a handful of statements per batch instead of a dozen per order;
+(members.services.orders.order_points, valid SCRM_POINTS_VALID_DAYS) with a points.changed
+event, and records an order.paid event. Here the same happens, by the same rules
+(order_points, order_points_reason, order_paid_data), with a handful of statements per batch
+instead of a dozen per order;
 tests/members/test_import_orders.py checks the outcome against order_upsert row by row.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from members.choices import OrderStatus, PointsKind
 from members.events import EventKind, events_record_many
 from members.imports.sql import rows_update
 from members.models import Event, Member, Order, PointsEntry, Store
-from members.services.orders import member_stats_refresh
+from members.services.orders import (
+    member_stats_refresh,
+    order_paid_data,
+    order_points,
+    order_points_reason,
+)
 
 
 def orders_write_new(*, rows: list[tuple[Member, Store | None, dict]]) -> list[Order]:
@@ -50,7 +54,6 @@ def orders_write_new(*, rows: list[tuple[Member, Store | None, dict]]) -> list[O
 
 
 def _earn_points(paid: list[Order], *, member_ids: list[int], now) -> None:
-    rate = Decimal(str(getattr(settings, "SCRM_POINTS_PER_YUAN", 1)))
     days = getattr(settings, "SCRM_POINTS_VALID_DAYS", 365)
     expires_at = now + timedelta(days=days) if days else None
     # Locked in id order, like any other writer of balances, so two imports cannot deadlock.
@@ -64,11 +67,11 @@ def _earn_points(paid: list[Order], *, member_ids: list[int], now) -> None:
     entries, events, credited = [], [], set()
     for order in paid:  # file order, so running balances match a row-by-row import
         member = members[order.member_id]
-        points = int(order.paid_amount * rate)
+        points = order_points(order)
         if points > 0:
             member.points_balance += points
             credited.add(member.pk)
-            reason = _("Order %s") % order.external_id
+            reason = order_points_reason(order)
             entries.append(
                 PointsEntry(
                     member_id=member.pk,
@@ -98,12 +101,7 @@ def _earn_points(paid: list[Order], *, member_ids: list[int], now) -> None:
             Event(
                 member_id=member.pk,
                 kind=EventKind.ORDER_PAID,
-                data={
-                    "order_id": order.pk,
-                    "external_id": order.external_id,
-                    "amount": str(order.paid_amount),
-                    "store_id": order.store_id,
-                },
+                data=order_paid_data(order),
                 occurred_at=order.paid_at,
             )
         )

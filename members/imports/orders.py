@@ -8,7 +8,6 @@ is a no-op when it matches, and otherwise goes through order_upsert itself (a re
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,11 +21,12 @@ from django.utils.translation import gettext as _
 
 from members.choices import MemberStatus, OrderStatus
 from members.identity import phone_normalise
-from members.imports.csvfile import batched, csv_open, csv_rows
+from members.imports.csvfile import csv_open
 from members.imports.fields import parse_datetime, parse_decimal, parse_int, parse_order_status
 from members.imports.lookups import Lookups
 from members.imports.order_writer import orders_write_new
-from members.imports.report import ImportReport, RowError, errors_from_validation, import_audit
+from members.imports.report import ImportReport, RowError, errors_from_validation
+from members.imports.runner import import_run
 from members.models import Member, Order, Store
 from members.services.orders import CONTENT_FIELDS, order_upsert, order_values_clean
 
@@ -306,19 +306,14 @@ def orders_import_csv(
         aliases=ALIASES,
     )
     report = ImportReport(kind="orders", on_error=on_error)
-    if source.ignored_columns:
-        report.warnings.append(
-            _("Columns ignored: %(columns)s.") % {"columns": ", ".join(source.ignored_columns)}
-        )
-    started = time.monotonic()
     job = _OrderImport(report=report, default_source=default_source)
-    for batch in batched(csv_rows(source), batch_size):
-        report.rows += len(batch)
-        parsed = [p for p in (job.parse(*row) for row in batch) if p is not None]
-        with transaction.atomic():
-            job.write(job.resolve(parsed))
-        if progress is not None:
-            progress(report.rows, source.rows_total)
-    report.seconds = time.monotonic() - started
-    import_audit(report, actor=actor, name=name)
-    return report
+    return import_run(
+        source=source,
+        report=report,
+        parse=job.parse,
+        write=lambda parsed: job.write(job.resolve(parsed)),
+        batch_size=batch_size,
+        progress=progress,
+        actor=actor,
+        name=name,
+    )

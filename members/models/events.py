@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,6 +14,12 @@ class Event(models.Model):
     kind = models.CharField(_("kind"), max_length=40)
     data = models.JSONField(_("data"), default=dict, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"))
+    # When the row was written, which is not when it happened: an order paid last week and
+    # pushed now occurred last week. The dispatch sweep goes by this. The database default
+    # covers rows inserted by raw SQL (the metrics refresh, the demo loader).
+    recorded_at = models.DateTimeField(
+        _("recorded at"), default=timezone.now, db_default=Now(), editable=False
+    )
     # Set once the registered handlers have run; a sweep re-sends events left undispatched.
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
 

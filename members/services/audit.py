@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from members.models import AuditLog
+
+# A guide with the unmask permission was served full identities (members.selectors.
+# member_unmasked_by_permission): one row per page of a list, one per member page.
+UNMASKED_VIEW_ACTION = "members.unmasked_view"
 
 
 def audit_record(*, actor, action: str, target: str = "", data: dict | None = None) -> AuditLog:
@@ -16,4 +22,19 @@ def audit_record(*, actor, action: str, target: str = "", data: dict | None = No
         action=action,
         target=target[:200],
         data=data or {},
+    )
+
+
+def unmasked_view_record(*, actor, member_ids: Iterable[int], where: str) -> AuditLog | None:
+    """Audit that ``actor`` was served the unmasked phones and WeChat ids of ``member_ids``
+    (a page of a list, or one member) at ``where`` ("admin.list", "api.retrieve" ...): one
+    row naming the members, not one per member. Nothing is written for an empty page."""
+    ids = list(member_ids)
+    if not ids:
+        return None
+    return audit_record(
+        actor=actor,
+        action=UNMASKED_VIEW_ACTION,
+        target=f"member:{ids[0]}" if len(ids) == 1 else f"members:{len(ids)}",
+        data={"where": where, "count": len(ids), "members": ids},
     )

@@ -7,6 +7,12 @@ after every batch, and stores the counts and every bad row. A beat-driven sweep 
 whose message was lost and re-queues running jobs whose worker died; after MAX_ATTEMPTS the job
 fails instead of looping. A job run again starts from the top of its file: imports are upserts
 (orders are idempotent by external id), so rows written by the first attempt count as unchanged.
+
+Uploads hold phone numbers and names, so they are not kept: the uploaded file is deleted as soon
+as its job has finished (done or failed; a job the sweep may still run again keeps it), and a
+daily cleanup (import_files_cleanup) deletes problem files, blanks the values quoted in the
+first problems kept on the job row, and removes stray files, once they are older than
+SCRM_IMPORT_FILE_RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import tempfile
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -106,7 +114,23 @@ def _finish(job: ImportJob, *, status: str, report: ImportReport | None, message
     for name, value in fields.items():
         setattr(job, name, value)
     # Only the run that holds the claim writes the result.
-    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(**fields)
+    if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(**fields):
+        _upload_discard(job)
+
+
+def _upload_discard(job: ImportJob) -> None:
+    """Delete a finished job's uploaded file: it holds personal data, and nothing reads it
+    again (a finished job is never run again; its counts and problems are on the row)."""
+    name = job.file.name
+    if not name:
+        return
+    ImportJob.objects.filter(pk=job.pk).update(file="")
+    job.file.name = ""
+    try:
+        default_storage.delete(name)
+    except OSError:
+        # The nightly cleanup deletes files no job refers to.
+        logger.warning("could not delete the upload %s of import job %s", name, job.pk)
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
@@ -191,7 +215,8 @@ def import_jobs_redispatch_stale(*, now=None) -> int:
     dead = ImportJob.objects.filter(
         status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALE_RUNNING
     )
-    given_up = dead.filter(attempts__gte=MAX_ATTEMPTS).update(
+    given_up_jobs = list(dead.filter(attempts__gte=MAX_ATTEMPTS))
+    given_up = dead.filter(pk__in=[job.pk for job in given_up_jobs]).update(
         status=ImportStatus.FAILED,
         finished_at=now,
         message=_(
@@ -202,6 +227,10 @@ def import_jobs_redispatch_stale(*, now=None) -> int:
     )
     if given_up:
         logger.warning("gave up %d import jobs after %d attempts", given_up, MAX_ATTEMPTS)
+        for job in ImportJob.objects.filter(
+            pk__in=[job.pk for job in given_up_jobs], status=ImportStatus.FAILED
+        ):
+            _upload_discard(job)
     resend = list(
         ImportJob.objects.filter(status=ImportStatus.QUEUED, queued_at__lt=now - STALE_QUEUED)
         .order_by("pk")
@@ -225,3 +254,73 @@ def import_jobs_redispatch_stale(*, now=None) -> int:
     if requeued:
         logger.warning("re-queued %d import jobs whose worker stopped", len(requeued))
     return len(requeued) + len(resend)
+
+
+# Where uploads and problem files are stored under MEDIA_ROOT (ImportJob's upload_to).
+IMPORTS_DIR = "imports"
+
+
+def import_files_cleanup(*, now=None) -> dict[str, int]:
+    """Nightly: forget the personal data of imports finished more than
+    SCRM_IMPORT_FILE_RETENTION_DAYS ago. Their problems file (and an upload, should one be left)
+    is deleted and the first problems kept on the row are cleared (their reasons quote the bad
+    values: phones, names); the counts stay. Files under the imports folder that no job refers
+    to (an upload whose job was never saved) go too once that old. Jobs still queued or running
+    keep their upload. Returns what was removed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SCRM_IMPORT_FILE_RETENTION_DAYS)
+    counts = {"jobs": 0, "files": 0, "stray_files": 0}
+    expired = ImportJob.objects.filter(
+        Q(file__gt="") | Q(errors_file__gt="") | ~Q(errors=[]),
+        status__in=[ImportStatus.DONE, ImportStatus.FAILED],
+        finished_at__lt=cutoff,
+    )
+    for job in expired.only("pk", "file", "errors_file").order_by("pk"):
+        counts["files"] += _delete_files(job.file.name, job.errors_file.name)
+        ImportJob.objects.filter(pk=job.pk).update(file="", errors_file="", errors=[])
+        counts["jobs"] += 1
+    counts["stray_files"] = _delete_stray_files(cutoff)
+    if any(counts.values()):
+        logger.info("import files cleanup: %s", counts)
+    return counts
+
+
+def _delete_files(*names: str) -> int:
+    deleted = 0
+    for name in names:
+        if name and default_storage.exists(name):
+            default_storage.delete(name)
+            deleted += 1
+    return deleted
+
+
+def _delete_stray_files(cutoff) -> int:
+    """Files under the imports folder, older than ``cutoff``, that no job refers to."""
+    referenced = set()
+    for upload, problems in ImportJob.objects.values_list("file", "errors_file"):
+        referenced.update(name for name in (upload, problems) if name)
+    deleted = 0
+    for name in _walk(IMPORTS_DIR):
+        if name in referenced:
+            continue
+        try:
+            if default_storage.get_modified_time(name) >= cutoff:
+                continue
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not clean up %s", name, exc_info=True)
+            continue
+        deleted += 1
+    return deleted
+
+
+def _walk(folder: str):
+    """Every file name below ``folder`` in the default storage."""
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{folder}/{name}"
+    for sub in folders:
+        yield from _walk(f"{folder}/{sub}")

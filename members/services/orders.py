@@ -140,12 +140,7 @@ def order_upsert(
         event_record(
             member=member,
             kind=EventKind.ORDER_PAID,
-            data={
-                "order_id": order.pk,
-                "external_id": order.external_id,
-                "amount": str(order.paid_amount),
-                "store_id": order.store_id,
-            },
+            data=order_paid_data(order),
             occurred_at=order.paid_at,
         )
     return order, True
@@ -177,17 +172,35 @@ def order_refund(*, order: Order) -> Order:
     return order
 
 
+def order_points(order: Order) -> int:
+    """The points a paid order earns: int(paid amount × SCRM_POINTS_PER_YUAN). The one rule,
+    for order_upsert here and for the bulk order import (members.imports.order_writer)."""
+    rate = Decimal(str(getattr(settings, "SCRM_POINTS_PER_YUAN", 1)))
+    return int(order.paid_amount * rate)
+
+
+def order_points_reason(order: Order) -> str:
+    """The reason written on the points an order earned."""
+    return _("Order %s") % order.external_id
+
+
+def order_paid_data(order: Order) -> dict:
+    """The data of an order's order.paid event."""
+    return {
+        "order_id": order.pk,
+        "external_id": order.external_id,
+        "amount": str(order.paid_amount),
+        "store_id": order.store_id,
+    }
+
+
 def _earn_points_for(order: Order) -> None:
     from members.services.benefits import points_earn
 
-    rate = Decimal(str(getattr(settings, "SCRM_POINTS_PER_YUAN", 1)))
-    points = int(order.paid_amount * rate)
+    points = order_points(order)
     if points > 0:
         points_earn(
-            member=order.member,
-            points=points,
-            reason=_("Order %s") % order.external_id,
-            order=order,
+            member=order.member, points=points, reason=order_points_reason(order), order=order
         )
 
 

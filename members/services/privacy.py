@@ -9,6 +9,7 @@ per store and channel still count; orders stay for the brand's accounting but ar
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 
@@ -45,14 +46,22 @@ MEMBER_ERASED = "member.erased"
 REASON_MAX = 200
 
 # Other apps remove their rows on an erasure through hooks registered in their
-# AppConfig.ready(): hook(member) runs inside the erasure transaction, before the member's own
-# data is wiped (identities are still there to match on), and returns {"what": count}.
-EraseHook = Callable[[Member], dict]
+# AppConfig.ready(): hook(member, *, merged_ids) runs inside the erasure transaction, before the
+# member's own data is wiped (identities are still there to match on), and returns
+# {"what": count}. ``merged_ids`` are the records merged into the member (directly or through
+# earlier merges): the same person, whose rows the app may still hold under those ids (a merge
+# hook need not have moved everything). A hook taking only ``hook(member)`` is called once for
+# the member and once for each merged record (a Member row of status "merged"), and the counts
+# are added up.
+EraseHook = Callable[..., dict]
 _erase_hooks: list[EraseHook] = []
 
 # Other apps add what they hold about a member to the data copy the same way:
-# hook(member) returns {"section": JSON-serialisable data}.
-DataCopyHook = Callable[[Member], dict]
+# hook(member, *, merged_ids) returns {"section": JSON-serialisable data} covering the member and
+# the merged records. A hook taking only ``hook(member)`` is called for the member (its sections
+# go to the top of the copy) and for each merged record (its sections go into that record's
+# entry under "merged_records").
+DataCopyHook = Callable[..., dict]
 _data_copy_hooks: list[DataCopyHook] = []
 
 # What an erased member row (and the records merged into it) is left with.
@@ -79,15 +88,43 @@ _BLANK = {
 
 
 def member_erase_hook_register(hook: EraseHook) -> None:
-    """Register a function that removes an app's rows about a member being erased."""
+    """Register a function that removes an app's rows about a member being erased:
+    ``hook(member, *, merged_ids)`` (or ``hook(member)``, see above)."""
     if hook not in _erase_hooks:
         _erase_hooks.append(hook)
 
 
 def member_data_copy_hook_register(hook: DataCopyHook) -> None:
-    """Register a function that adds an app's data about a member to their data copy."""
+    """Register a function that adds an app's data about a member to their data copy:
+    ``hook(member, *, merged_ids)`` (or ``hook(member)``, see above)."""
     if hook not in _data_copy_hooks:
         _data_copy_hooks.append(hook)
+
+
+def _takes_merged_ids(hook: Callable) -> bool:
+    """True for a hook of the current form, hook(member, *, merged_ids)."""
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature: the one-argument form
+        return False
+    return any(
+        p.name == "merged_ids" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def _erase_hooks_run(member: Member, merged: list[Member]) -> dict[str, int]:
+    """Run every erase hook over the member and the records merged into it; counts added up."""
+    counts: dict[str, int] = {}
+    merged_ids = [record.pk for record in merged]
+    for hook in _erase_hooks:
+        if _takes_merged_ids(hook):
+            results = [hook(member, merged_ids=merged_ids)]
+        else:
+            results = [hook(record) for record in (member, *merged)]
+        for result in results:
+            for what, count in result.items():
+                counts[what] = counts.get(what, 0) + count
+    return counts
 
 
 def _merged_into(member: Member) -> list[int]:
@@ -125,7 +162,8 @@ def member_erase(*, member: Member, actor=None, reason: str = "") -> dict[str, i
     Identities become NULL and the profile blank; tags, consents, the points ledger and the
     timeline are deleted (one "member.erased" event without personal data stays); unredeemed
     coupons are voided; orders are kept for accounting but detached from the member; records
-    merged into the member are blanked too; registered hooks remove other apps' rows. Every
+    merged into the member are blanked too; registered hooks remove other apps' rows about the
+    member and about the records merged into it. Every
     member token stops working. Audited with counts only; ``reason`` (e.g. a ticket number,
     at most 200 characters) goes into the audit log, so it must not hold personal data.
 
@@ -150,11 +188,9 @@ def member_erase(*, member: Member, actor=None, reason: str = "") -> dict[str, i
             code="merged",
         )
 
-    counts: dict[str, int] = {}
-    for hook in _erase_hooks:
-        counts.update(hook(member))
-
     merged_ids = _merged_into(member)
+    merged = list(Member.objects.filter(pk__in=merged_ids).order_by("pk"))
+    counts = _erase_hooks_run(member, merged)
     ids = [member.pk, *merged_ids]
     now = timezone.now()
     counts["tags"] = MemberTag.objects.filter(member_id__in=ids).delete()[0]
@@ -305,8 +341,15 @@ def member_data_copy(*, member: Member) -> dict:
         ),
         "merged_records": _merged_records(member, merged_ids),
     }
+    merged = {record.pk: record for record in Member.objects.filter(pk__in=merged_ids)}
+    entries = {entry["id"]: entry for entry in copy["merged_records"]}
     for hook in _data_copy_hooks:
+        if _takes_merged_ids(hook):
+            copy.update(hook(member, merged_ids=merged_ids))
+            continue
         copy.update(hook(member))
+        for pk, record in merged.items():
+            entries[pk].update(hook(record))
     # One round trip through JSON turns dates, times and decimals into plain JSON values, and
     # fails here (not in a view) if a hook returned something that cannot be serialised.
     return json.loads(json.dumps(copy, cls=DjangoJSONEncoder))

@@ -20,3 +20,26 @@ def test_schema_generates_without_warnings(tmp_path):
 def test_schema_and_docs_are_served(api):
     assert api.get("/api/schema/").status_code == 200
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_docs_page_loads_nothing_from_another_host(api, settings):
+    """Swagger UI comes from our own static files (drf-spectacular-sidecar), never a CDN: CDNs
+    are often blocked in mainland China, and many installs have no outbound network."""
+    import re
+
+    response = api.get("/api/docs/")
+    html = response.content.decode()
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    urls += re.findall(r"""url\s*:\s*["']([^"']+)["']""", html)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in urls), urls
+    external = [url for url in urls if re.match(r"^(?:[a-z]+:)?//", url)]
+    assert external == []
+    assert not re.search(r"https?://(?!testserver)", html.replace("http://www.w3.org", ""))
+    # The files it names are served (from the sidecar app's static folder).
+    static = [url for url in urls if url.startswith(settings.STATIC_URL) or "/static/" in url]
+    assert static
+    from django.contrib.staticfiles import finders
+
+    for url in static:
+        path = url.split("/static/", 1)[1].split("?")[0]
+        assert finders.find(path), url

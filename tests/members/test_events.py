@@ -49,9 +49,49 @@ def test_stale_undispatched_events_are_re_enqueued(
     sent = []
     monkeypatch.setattr("members.tasks.events_dispatch.delay", lambda ids: sent.append(ids))
     member = factories.MemberFactory()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
     old = Event.objects.create(
-        member=member, kind="test.kind", occurred_at=timezone.now() - timedelta(hours=1)
+        member=member, kind="test.kind", occurred_at=an_hour_ago, recorded_at=an_hour_ago
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert events.events_redispatch_stale() == 1
     assert sent == [[old.pk]]
+
+
+def test_a_new_event_about_the_past_is_not_sent_again_at_once(
+    handler_calls, django_capture_on_commit_callbacks, monkeypatch
+):
+    """An order paid last week and pushed now: its event occurred last week but was written
+    now, and its own message is on the way; the sweep goes by when the row was written."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sent = []
+    monkeypatch.setattr("members.tasks.events_dispatch.delay", lambda ids: sent.append(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        event = event_record(
+            member=factories.MemberFactory(),
+            kind="test.kind",
+            occurred_at=timezone.now() - timedelta(days=7),
+        )
+    assert sent == [[event.pk]]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events.events_redispatch_stale() == 0
+    assert sent == [[event.pk]]
+
+
+def test_events_written_by_raw_sql_get_their_recorded_time_from_the_database():
+    from django.db import connection
+    from django.utils import timezone
+
+    member = factories.MemberFactory()
+    before = timezone.now().replace(microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Event._meta.db_table} (member_id, kind, data, occurred_at)"
+            " VALUES (%s, %s, %s, %s)",
+            [member.pk, "raw.kind", "{}", timezone.now()],
+        )
+    event = Event.objects.get(kind="raw.kind")
+    assert event.recorded_at >= before

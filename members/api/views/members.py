@@ -20,7 +20,12 @@ from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATIO
 from members.api.serializers.members import MemberSerializer, MemberWriteSerializer
 from members.identity import phone_normalise
 from members.models import Member
-from members.selectors import member_should_mask, members_visible_to
+from members.selectors import (
+    member_should_mask,
+    member_unmasked_by_permission,
+    members_visible_to,
+)
+from members.services.audit import unmasked_view_record
 from members.services.members import member_update, member_upsert
 from scrm.api.idempotency import idempotent
 from scrm.api.permissions import OperatorOrScopedKey, StaffOrScopedKey, is_guide
@@ -55,19 +60,26 @@ class MemberViewSet(
     def get_queryset(self):
         return members_visible_to(self.request.user)
 
-    def _rows(self, queryset) -> list[dict]:
-        return render_members(queryset, mask=member_should_mask(self.request.user))
+    def _rows(self, queryset, *, where: str) -> list[dict]:
+        """The members of ``queryset`` as the caller may see them. A guide who sees them
+        unmasked thanks to the unmask permission leaves an audit row per response."""
+        user = self.request.user
+        rows = render_members(queryset, mask=member_should_mask(user))
+        if member_unmasked_by_permission(user):
+            unmasked_view_record(actor=user, member_ids=[r["id"] for r in rows], where=where)
+        return rows
 
     def list(self, request):
         identity = self._identity_lookup(request)
         if identity is not None:
             # Shop systems look members up by phone at the till: one indexed row, so the
             # generic filter form and the cursor machinery are skipped (same response shape).
-            rows = self._rows(self.get_queryset().filter(**identity))
+            rows = self._rows(self.get_queryset().filter(**identity), where="api.lookup")
             return Response({"next": None, "previous": None, "results": rows})
         # The cursor walks ids only (an index scan); the page is then rendered in one statement.
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values("id"))
-        rows = self._rows(Member.objects.filter(pk__in=[row["id"] for row in page])) if page else []
+        ids = [row["id"] for row in page] if page else []
+        rows = self._rows(Member.objects.filter(pk__in=ids), where="api.list") if ids else []
         return self.get_paginated_response(rows)
 
     @staticmethod
@@ -90,13 +102,13 @@ class MemberViewSet(
         return {field: value}
 
     def retrieve(self, request, pk=None):
-        rows = self._rows(self.get_queryset().filter(pk=pk))
+        rows = self._rows(self.get_queryset().filter(pk=pk), where="api.retrieve")
         if not rows:
             raise Http404
         return Response(rows[0])
 
     def _render(self, member: Member, *, status_code=status.HTTP_200_OK) -> Response:
-        rows = self._rows(Member.objects.filter(pk=member.pk))
+        rows = self._rows(Member.objects.filter(pk=member.pk), where="api.update")
         return Response(rows[0], status=status_code)
 
     @extend_schema(
