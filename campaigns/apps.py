@@ -35,6 +35,10 @@ class CampaignsConfig(AppConfig):
 
         register_app_variables()
 
+        from campaigns.group_sender import register_group_sender
+
+        register_group_sender()
+
         from campaigns import handlers
         from campaigns.services.enrol import ENTRY_EVENTS
         from members.events import EventKind, event_handler_register

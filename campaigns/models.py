@@ -331,6 +331,18 @@ class Touchpoint(models.Model):
     revenue = models.DecimalField(_("revenue"), max_digits=14, decimal_places=2, default=0)
     margin = models.DecimalField(_("margin"), max_digits=14, decimal_places=2, default=0)
     converted_at = models.DateTimeField(_("converted at"), null=True, blank=True)
+    # For the holdout comparison, whoever got credit: the member's first paid order within the
+    # window after this contact was sent (or due, for rows not sent, the holdout's included).
+    bought_at = models.DateTimeField(_("bought within the window at"), null=True, blank=True)
+    bought_order = models.ForeignKey(
+        "members.Order",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -352,7 +364,8 @@ class Touchpoint(models.Model):
             ),
             # Frequency caps and attribution: a member's recent sends.
             models.Index(fields=["member", "sent_at"], name="touchpoint_member_sent"),
-            models.Index(fields=["campaign", "state"], name="touchpoint_campaign_state"),
+            # A campaign's rows: results, cancelling, and its touchpoint list paged by id.
+            models.Index(fields=["campaign", "id"], name="touchpoint_campaign"),
         ]
 
     def __str__(self):

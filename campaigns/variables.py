@@ -22,8 +22,35 @@ def _referral_codes(member_ids: list[int]) -> dict[int, str]:
     return referral_codes_for_members(member_ids=member_ids)
 
 
+def _latest_group(field: str):
+    def resolve(member_ids: list[int]) -> dict[int, str]:
+        from groups.selectors import members_latest_group
+
+        latest = members_latest_group(member_ids=member_ids)
+        return {member_id: group[field] or "" for member_id, group in latest.items()}
+
+    return resolve
+
+
 def register_app_variables() -> None:
-    """Make {{ referral_link }} and {{ referral_code }} usable in campaign content."""
+    """Make the referral link and code, and the group a member joined last (for welcome
+    messages), usable in campaign content."""
+    template_variable_register(
+        TemplateVariable(
+            "group_name",
+            _("name of the community group the member joined last"),
+            "静安店会员福利群3",
+            resolver=_latest_group("name"),
+        )
+    )
+    template_variable_register(
+        TemplateVariable(
+            "group_link",
+            _("invite link of the community group the member joined last"),
+            "https://work.weixin.qq.com/gm/3f5a",
+            resolver=_latest_group("invite_link"),
+        )
+    )
     template_variable_register(
         TemplateVariable(
             "referral_link",

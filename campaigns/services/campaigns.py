@@ -52,7 +52,9 @@ def _check_fields(options, prefix: str, fail) -> None:
             fail(f"{prefix}.fields.{name}", str(exc))
 
 
-def _check(campaign: Campaign, steps: list[dict], variants: dict[str, int]) -> None:
+def campaign_rules_check(campaign: Campaign, steps: list[dict], variants: dict[str, int]) -> None:
+    """Every rule a campaign with these steps and variants must meet, as one ValidationError
+    naming each field (the name is checked by the callers)."""
     errors: dict[str, list[str]] = {}
 
     def fail(field: str, message: str) -> None:
@@ -188,7 +190,7 @@ def campaign_create(
         created_by=created_by if getattr(created_by, "pk", None) else None,
         **fields,
     )
-    _check(campaign, steps, variants)
+    campaign_rules_check(campaign, steps, variants)
     campaign.save()
     variant_rows = {
         code: Variant.objects.create(campaign=campaign, code=code, weight=weight)
@@ -229,7 +231,13 @@ def campaign_launch(*, campaign: Campaign, now=None) -> Campaign:
         }
         for step in campaign.steps.prefetch_related("contents__variant")
     ]
-    _check(campaign, steps, {v.code: v.weight for v in campaign.variants.all()})
+    campaign_rules_check(campaign, steps, {v.code: v.weight for v in campaign.variants.all()})
+    if campaign.kind == CampaignKind.ONE_OFF and campaign.runs.exists():
+        # Resuming a one-off that already started: its run carries on, never a second one.
+        campaign.status = CampaignStatus.RUNNING
+        campaign.launched_at = campaign.launched_at or now
+        campaign.save(update_fields=["status", "launched_at", "updated_at"])
+        return campaign
     if campaign.kind == CampaignKind.ONE_OFF:
         campaign.next_run_at = max(campaign.send_at or now, now)
     elif campaign.kind in DAILY_OR_RECURRING:

@@ -267,7 +267,7 @@ def _attach_coupons(to_send: dict, campaigns: dict, outcome: dict) -> None:
         )
 
 
-def _send_paced(channel: Channel, messages: list[Message], deadline: float) -> list:
+def send_paced(channel: Channel, messages: list[Message], deadline: float) -> list:
     """Call the channel in chunks its rate limit allows, waiting for the next window while the
     deadline lets us; returns a Result per message, None for those not started in time."""
     limit = ratelimit.channel_rate(channel.code)
@@ -414,7 +414,7 @@ def touchpoints_send(*, ids: list[int], now: datetime | None = None) -> dict[str
                     fields={name: t.render(values) for name, t in fields.items()},
                 )
             )
-        results = _send_paced(channel, messages, deadline)
+        results = send_paced(channel, messages, deadline)
         for (row, _address), result in zip(items, results, strict=True):
             if result is None:
                 outcome["release"].append(row["id"])

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignStatus, Content, Step, Touchpoint, Variant
-from campaigns.services.campaigns import _check
+from campaigns.services.campaigns import campaign_rules_check
 
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.PAUSED)
 # Campaign fields campaign_create and campaign_update take (besides steps and variants).
@@ -57,7 +57,7 @@ def campaign_check(*, campaign: Campaign, steps: list[dict], variants: dict[str,
     if not name or len(name) > 100:
         errors["name"] = [_("A name of 1 to 100 characters is required.")]
     try:
-        _check(campaign, steps, variants)
+        campaign_rules_check(campaign, steps, variants)
     except ValidationError as exc:
         for key, messages in exc.message_dict.items():
             errors.setdefault(key, []).extend(messages)

@@ -3,9 +3,10 @@
 Rendered with the values the dispatcher gives a real send (campaigns.services.dispatch,
 touchpoints_send): the member's name, their owning guide's and home store's names, the coupon
 code, and the variables other apps register (campaigns.content.app_variable_values). Coupons
-are issued per touchpoint at fan-out, so the preview shows a sample code when the campaign
-offers one, and nothing when it does not (as the real message would). Without a member, every
-variable shows its sample value.
+are issued per touchpoint just before it is sent, so the preview shows a sample code when the
+campaign offers one, and nothing when it does not (as the real message would). A member who
+has no referral code yet gets one, as their first real message would make it. Without a
+member, every variable shows its sample value.
 """
 
 from __future__ import annotations

@@ -3,18 +3,18 @@
 Two aggregate statements (one over the whole campaign, one grouped by variant), whatever the
 audience size: no Python loop over touchpoints.
 
-What the figures mean (the attribution service fills ``converted_at``, ``order``, ``revenue``
-and ``margin``, see campaigns.services.attribution):
+What the figures mean (campaigns.services.attribution fills them):
 
-- Sent rows carry the last-touch credit: an order is credited to at most one sent touchpoint.
-  Revenue and margin are summed over sent rows only.
-- Unsent rows that take part in the comparison (held out, skipped for consent, caps or
-  identity, failed) record the member's first paid order in the window after the row was due.
-  They earn no revenue credit; they only tell how often members buy with and without the
-  message.
+- Sent rows carry the last-touch credit (``converted_at``, ``order``, ``revenue``,
+  ``margin``): an order is credited to at most one sent touchpoint. Revenue and margin are
+  summed over sent rows only; "converted" counts credited sent rows.
+- Every row that takes part in the comparison (sent, failed, held out, skipped for consent,
+  caps, identity, subscription or coupons) records in ``bought_at`` the member's first paid
+  order in the window after it was sent or due, whichever campaign got the credit.
 - Uplift is intent-to-treat, counted in touchpoints: the treatment is every measured row that
   is not in the holdout (sent, failed, or skipped for a measured reason), the control is the
-  holdout. Uplift = conversion rate of the treatment − conversion rate of the holdout, with a
+  holdout; a row converted when its member bought (``bought_at``). Uplift = conversion rate
+  of the treatment − conversion rate of the holdout, with a
   95% confidence interval for the difference of two proportions (normal approximation). With
   too few rows or conversions in either group the interval would be nonsense, so the result
   says "not enough data" instead.
@@ -45,6 +45,8 @@ TREATED = Q(state__in=[TouchpointState.SENT, TouchpointState.FAILED]) | Q(
     skip_reason__in=[r for r in MEASURED_SKIPS if r != SkipReason.HOLDOUT],
 )
 CONVERTED = Q(converted_at__isnull=False)
+# For the comparison: the member bought within the window, whichever message got the credit.
+BOUGHT = Q(bought_at__isnull=False)
 SENT = Q(state=TouchpointState.SENT)
 
 
@@ -162,9 +164,9 @@ def _aggregates() -> dict:
         "revenue": Sum("revenue", filter=SENT, default=Decimal("0")),
         "margin": Sum("margin", filter=SENT, default=Decimal("0")),
         "treated": _count(TREATED),
-        "treated_converted": _count(TREATED & CONVERTED),
+        "treated_converted": _count(TREATED & BOUGHT),
         "held_out": _count(HOLDOUT),
-        "held_out_converted": _count(HOLDOUT & CONVERTED),
+        "held_out_converted": _count(HOLDOUT & BOUGHT),
         "held_out_audience": Count("member_id", distinct=True, filter=HOLDOUT),
     }
     for reason in SkipReason.values:

@@ -20,6 +20,8 @@ SCOPES = {
     "benefits:write": _("earn and spend points, issue and redeem coupons"),
     "segments:read": _("read segments, count and preview their members"),
     "segments:write": _("create and change segments"),
+    "campaigns:read": _("read campaigns, their results and touchpoints"),
+    "campaigns:write": _("create, change, launch, pause and cancel campaigns"),
 }
 
 

@@ -429,10 +429,26 @@ def test_the_list_shows_sent_and_converted_without_a_query_per_row(
 def test_the_results_page_has_the_variant_table_and_the_uplift(operator_admin):
     campaign = ab_campaign(holdout_percent=10)
     touch(campaign, "A", n=60, state=TouchpointState.SENT)
-    touch(campaign, "A", n=20, state=TouchpointState.SENT, converted_at=NOON, revenue=100)
-    touch(campaign, "B", n=40, state=TouchpointState.SENT, converted_at=NOON, revenue=10)
+    touch(
+        campaign,
+        "A",
+        n=20,
+        state=TouchpointState.SENT,
+        converted_at=NOON,
+        bought_at=NOON,
+        revenue=100,
+    )
+    touch(
+        campaign,
+        "B",
+        n=40,
+        state=TouchpointState.SENT,
+        converted_at=NOON,
+        bought_at=NOON,
+        revenue=10,
+    )
     touch(campaign, "A", n=45, state="skipped", skip_reason=SkipReason.HOLDOUT)
-    touch(campaign, "B", n=5, state="skipped", skip_reason=SkipReason.HOLDOUT, converted_at=NOON)
+    touch(campaign, "B", n=5, state="skipped", skip_reason=SkipReason.HOLDOUT, bought_at=NOON)
     url = reverse("admin:campaigns_campaign_results", args=[campaign.pk])
     response = operator_admin.get(url, **EN)
     assert response.status_code == 200

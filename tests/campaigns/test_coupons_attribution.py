@@ -130,6 +130,7 @@ def test_a_refund_withdraws_the_credit(channel):
         None,
         Decimal("0"),
     )
+    assert touchpoint.bought_at is None
 
 
 def test_the_holdout_records_its_orders_without_earning_credit(channel):
@@ -144,8 +145,24 @@ def test_the_holdout_records_its_orders_without_earning_credit(channel):
         order_attribute(order_id=order.pk)
     held.refresh_from_db()
     sent.refresh_from_db()
-    assert held.converted_at is not None and held.state == TouchpointState.SKIPPED
-    assert sent.converted_at is not None
+    assert held.bought_at is not None and held.state == TouchpointState.SKIPPED
+    assert (held.order_id, held.revenue) == (None, Decimal("0"))  # measured, never credited
+    assert sent.bought_at is not None and sent.converted_at is not None
+
+
+def test_a_purchase_credited_to_a_later_message_still_counts_for_the_earlier_comparison(
+    channel,
+):
+    (member,) = members_with_consent(1, "sms")
+    first = _sent_campaign(channel, attribution_days=7)
+    later = NOON + timedelta(days=1, hours=1)
+    second = launch(campaign_on("recording", send_at=later))
+    run_all(now=later)
+    order = _order(member, 30)
+    order_attribute(order_id=order.pk)
+    earlier, credited = (Touchpoint.objects.get(campaign=c) for c in (first, second))
+    assert (credited.order_id, earlier.order_id) == (order.pk, None)
+    assert earlier.bought_at == credited.bought_at == order.paid_at
 
 
 def test_orders_reach_attribution_through_the_event_log(

@@ -35,7 +35,8 @@ def members(n: int) -> list[Member]:
 
 def touch(campaign, code, state, *, n=1, reason="", converted=0, revenue="0", margin="0", who=None):
     """``n`` touchpoints of ``campaign`` in variant ``code``; the first ``converted`` of them
-    converted with ``revenue`` and ``margin`` each. ``who``: the members (new ones if None)."""
+    bought in the window (and, as attribution would leave them, carry ``revenue`` and
+    ``margin``). ``who``: the members (new ones if None)."""
     variant = Variant.objects.get(campaign=campaign, code=code)
     step = campaign.steps.get()
     who = who or members(n)
@@ -52,6 +53,7 @@ def touch(campaign, code, state, *, n=1, reason="", converted=0, revenue="0", ma
             send_after=NOON,
             sent_at=NOON if state == SENT else None,
             converted_at=NOON + timedelta(days=1) if i < converted else None,
+            bought_at=NOON + timedelta(days=1) if i < converted else None,
             revenue=Decimal(revenue) if i < converted else 0,
             margin=Decimal(margin) if i < converted else 0,
         )
