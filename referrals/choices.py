@@ -63,3 +63,9 @@ class Flag(models.TextChoices):
     SHARED_DEVICE = "shared_device", _("shares a device with the referrer or their invitees")
     BURST = "burst", _("one of many sign-ups from the same code in a short time")
     MERGED_SELF = "merged_self", _("the referee and an upline member were merged: same person")
+
+
+def flag_labels(codes) -> list[str]:
+    """The translated labels of stored flag codes, in their order (an unknown code as is)."""
+    labels = dict(Flag.choices)
+    return [str(labels.get(code, code)) for code in codes or []]

@@ -1,12 +1,16 @@
 """Read queries over referrals, shared by the API, the admin and the bench.
 
-Upline: the node's path names every ancestor, so it is one primary-key lookup plus one
-``IN (...)`` for the ancestors' rows. Downline: a range of paths (referrals.fields), counted
-per level with ``depth``. Neither recurses.
+Upline: the node's path names every ancestor, so with the node in hand it is one query (the
+ancestors' rows by primary key, ``IN (...)``). Downline: a range of paths (referrals.fields),
+``path > '/12/' AND path < '/120'`` for everyone below ``/12/``, counted by an index-only scan
+of the (path, depth) index, per level with ``depth``. Neither recurses.
 """
 
 from __future__ import annotations
 
+import functools
+
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from members.models import Member
@@ -23,17 +27,40 @@ def node_of(member_id: int) -> ReferralNode | None:
 def upline(node: ReferralNode, *, members: QuerySet[Member] | None = None) -> list[dict]:
     """The node's ancestors from the root down to its referrer, each with its depth and, if it
     is in ``members`` (default: all), the member's row; others come back with ``member`` None
-    (a guide sees that there is someone, not who)."""
+    (a guide sees that there is someone, not who).
+
+    One query, one round trip: the ids come from the path. Unrestricted (the admin, the bench)
+    it is a fixed-shape statement sent through the cursor: building and compiling a queryset
+    costs about 0.2 ms a call, most of the time of this read, which the issue puts a target on
+    (faster than a recursive CTE: bench/bench_referrals.py). Restricted to ``members`` (the
+    API) it is the queryset filtered by the ids, so the restriction stays the caller's."""
     ids = node.ancestor_ids
     if not ids:
         return []
-    rows = {
-        row["id"]: row
-        for row in (members if members is not None else Member.objects.all())
-        .filter(pk__in=ids)
-        .values(*UPLINE_FIELDS)
-    }
+    if members is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_upline_sql(len(ids)), ids)
+            found = cursor.fetchall()
+    else:
+        found = members.filter(pk__in=ids).values_list(*UPLINE_FIELDS)
+    rows = {row[0]: dict(zip(UPLINE_FIELDS, row, strict=True)) for row in found}
     return [{"depth": depth, "member": rows.get(pk)} for depth, pk in enumerate(ids)]
+
+
+def _upline_sql(n: int) -> str:
+    return _upline_sql_for(connection.vendor, n)
+
+
+@functools.lru_cache(maxsize=256)
+def _upline_sql_for(vendor: str, n: int) -> str:
+    """SELECT the UPLINE_FIELDS of members WHERE id IN (n placeholders)."""
+    quote = connection.ops.quote_name
+    table = quote(Member._meta.db_table)
+    columns = ", ".join(
+        f"{table}.{quote(Member._meta.get_field(name).column)}" for name in UPLINE_FIELDS
+    )
+    pk = f"{table}.{quote(Member._meta.pk.column)}"
+    return f"SELECT {columns} FROM {table} WHERE {pk} IN ({', '.join(['%s'] * n)})"
 
 
 def downline_levels(node: ReferralNode) -> list[dict]:
@@ -49,7 +76,9 @@ def downline_levels(node: ReferralNode) -> list[dict]:
 
 
 def downline_count(node: ReferralNode) -> int:
-    """Everyone below ``node``, counted from the index (the node also stores it)."""
+    """Everyone below ``node``, counted over the tree's index: one range, both bounds index
+    conditions, an index-only scan (no heap visit once the table is vacuumed). The node also
+    stores the figure (``downline_count``), kept by the services; this is the check."""
     return subtree(node.path, include_self=False).count()
 
 

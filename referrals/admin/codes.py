@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 from members.admin.base import BigTableAdmin
 from members.models import Guide
 from referrals.admin.common import member_link, member_search, tree_link
+from referrals.choices import flag_labels
 from referrals.models import Referral, ReferralCode
 from referrals.services.codes import referral_codes_for_guides, referral_link
 from referrals.services.rewards import referral_clear_flags
@@ -128,6 +129,9 @@ class ReferralAdmin(BigTableAdmin):
     search_help_text = _("Referred member: #id or phone.")
     ordering = ("-id",)
     actions = (clear_flags,)
+    # The detail page shows flags as their translated labels, not the stored codes.
+    exclude = ("flags",)
+    readonly_fields = ("flag_list",)
 
     def get_search_results(self, request, queryset, search_term):
         condition = member_search(search_term, prefix="referee")
@@ -161,4 +165,4 @@ class ReferralAdmin(BigTableAdmin):
     def flag_list(self, obj):
         if not obj.flags:
             return "-"
-        return ", ".join(obj.flags) + (" ✓" if obj.cleared_at else "")
+        return "; ".join(flag_labels(obj.flags)) + (" ✓" if obj.cleared_at else "")

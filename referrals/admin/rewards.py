@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from members.admin.base import BigTableAdmin
 from referrals.admin.common import member_link, member_search
-from referrals.choices import RewardStatus
+from referrals.choices import RewardStatus, flag_labels
 from referrals.models import Reward
 from referrals.models.rewards import RewardReview
 from referrals.services.rewards import reward_approve, reward_reject
@@ -58,7 +58,7 @@ class RewardAdminBase(BigTableAdmin):
         "points",
         "coupon_template",
         "status",
-        "flags",
+        "flag_list",
         "note",
         "order",
         "created_at",
@@ -68,7 +68,9 @@ class RewardAdminBase(BigTableAdmin):
     search_fields = ("=member__id",)
     search_help_text = _("Member who gets the reward: #id or phone.")
     ordering = ("-id",)
-    readonly_fields = [f.name for f in Reward._meta.fields]
+    # Flags as their translated labels, not the stored codes.
+    readonly_fields = [f.name if f.name != "flags" else "flag_list" for f in Reward._meta.fields]
+    exclude = ("flags",)
 
     def get_search_results(self, request, queryset, search_term):
         condition = member_search(search_term, prefix="member")
@@ -77,6 +79,10 @@ class RewardAdminBase(BigTableAdmin):
     @admin.display(description=_("member"))
     def beneficiary(self, obj):
         return member_link(obj.member_id)
+
+    @admin.display(description=_("flags"))
+    def flag_list(self, obj):
+        return "; ".join(flag_labels(obj.flags)) or "-"
 
     def has_add_permission(self, request):
         return False

@@ -14,6 +14,7 @@ from members.admin.base import BigTableAdmin
 from members.models import Member
 from referrals import selectors
 from referrals.admin.common import member_link, member_search, tree_link
+from referrals.choices import flag_labels
 from referrals.models import Referral, ReferralCode, ReferralNode
 
 LEVEL_PAGE = 50
@@ -118,6 +119,7 @@ class ReferralNodeAdmin(BigTableAdmin):
             "member": member,
             "member_link": member_link(member.pk, member.name or f"#{member.pk}"),
             "referral": referral,
+            "flag_labels": flag_labels(referral.flags) if referral else [],
             "codes": ReferralCode.objects.filter(member=member),
             "upline": upline,
             "levels": levels,

@@ -9,7 +9,7 @@ an existing customer are refused outright (referrals.services.attach), not flagg
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -64,9 +64,9 @@ def _peers(referral: Referral) -> Q:
     return mine | Q(member_id__in=others)
 
 
-def referral_flags(referral: Referral, *, now: datetime) -> list[str]:
-    """The flags ``referral`` earns now, from the referee's recorded fingerprints and the code's
-    recent sign-ups."""
+def referral_flags(referral: Referral) -> list[str]:
+    """The flags ``referral`` earns now, from the referee's recorded fingerprints and the
+    code's sign-ups in the window up to the referral's own."""
     flags = set()
     if referral.code_id or referral.referrer_id:
         own = list(
@@ -83,16 +83,24 @@ def referral_flags(referral: Referral, *, now: datetime) -> list[str]:
                 .distinct()
             )
             flags |= {SHARED_FLAG[kind] for kind in shared}
-    if referral.code_id and _is_burst(referral, now=now):
+    if referral.code_id and _is_burst(referral):
         flags.add(Flag.BURST)
     return sorted(str(flag) for flag in flags)
 
 
-def _is_burst(referral: Referral, *, now: datetime) -> bool:
-    """More than SCRM_REFERRAL_BURST_LIMIT sign-ups from one code within
-    SCRM_REFERRAL_BURST_MINUTES (this one included)."""
+def _is_burst(referral: Referral) -> bool:
+    """More than SCRM_REFERRAL_BURST_LIMIT sign-ups from one code within the
+    SCRM_REFERRAL_BURST_MINUTES up to this referral's sign-up (this one included).
+
+    The window is the referral's own, not the one before ``now``: re-checked when an old
+    referral qualifies, today's burst from the same code does not flag it. (Sign-ups of a
+    burst that came before the limit was passed are flagged by services.attach._flag_burst.)"""
     limit = int(getattr(settings, "SCRM_REFERRAL_BURST_LIMIT", 10))
     minutes = int(getattr(settings, "SCRM_REFERRAL_BURST_MINUTES", 60))
-    since = now - timedelta(minutes=minutes)
-    recent = Referral.objects.filter(code_id=referral.code_id, attached_at__gte=since)
-    return recent[: limit + 1].count() > limit
+    at = referral.attached_at
+    window = Referral.objects.filter(
+        code_id=referral.code_id,
+        attached_at__gte=at - timedelta(minutes=minutes),
+        attached_at__lte=at,
+    )
+    return window[: limit + 1].count() > limit

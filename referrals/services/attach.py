@@ -91,12 +91,17 @@ def referral_attach(
     referrer = _check_owner(found, member)
     _check_new_customer(member, now)
 
-    own_node = tree.node_locked(member.pk)
     parent = None
     if referrer is not None:
+        # The referrer's node and upline, locked root first (services.tree): a move of a
+        # subtree holding them waits for this attach, or has committed and the path is current.
         parent = tree.node_root_ensure(referrer.pk)
         if tree.is_in_subtree(parent.path, of_member_id=member.pk):
             raise _refuse(_("This code belongs to someone you referred."), "cycle")
+    # The member's own node (one who handed out their code before being referred): moved with
+    # its downline below, which locks it then (subtree_move).
+    own_node = ReferralNode.objects.filter(pk=member.pk).first()
+    if parent is not None:
         max_depth = int(getattr(settings, "SCRM_REFERRAL_MAX_DEPTH", 100))
         if parent.depth + 1 + _subtree_height(own_node) > max_depth:
             raise _refuse(_("This referral chain is too long."), "too_deep")
@@ -126,7 +131,7 @@ def referral_attach(
     fingerprints_record(member=member, device_id=device_id)
     if referrer is not None:
         fingerprints_record(member=referrer)
-    referral.flags = referral_flags(referral, now=now)
+    referral.flags = referral_flags(referral)
     if referral.flags:
         referral.save(update_fields=["flags"])
         if Flag.BURST in referral.flags:

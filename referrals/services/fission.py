@@ -28,6 +28,14 @@ def fission_counted(task: FissionTask, member_id: int):
     return referrals.exclude(status=ReferralStatus.MERGED)
 
 
+def fission_reward_key(task: FissionTask, member_id: int, *, undone: int = 0) -> str:
+    """``fission:<task>:<member>``; after ``undone`` rewards of the task were clawed back, the
+    next one is ``fission:<task>:<member>:<undone + 1>`` (still once per time the goal is
+    reached)."""
+    key = f"{RewardKind.FISSION}:{task.pk}:{member_id}"
+    return f"{key}:{undone + 1}" if undone else key
+
+
 def fission_progress_refresh(
     *, member_id: int, now: datetime | None = None, task_ids: list[int] | None = None
 ) -> list[FissionProgress]:
@@ -50,23 +58,28 @@ def fission_progress_refresh(
         reached = progress.count >= task.goal
         if reached and progress.reached_at is None:
             progress.reached_at = now
+        elif not reached:
+            # Back under the goal: reaching it again later is a new "got there" time.
+            progress.reached_at = None
         progress.save(update_fields=["count", "reached_at", "updated_at"])
-        key = f"{RewardKind.FISSION}:{task.pk}:{member_id}"
+        earlier = Reward.objects.filter(kind=RewardKind.FISSION, task=task, member_id=member_id)
         if reached:
-            flagged = counted.filter(~Q(flags=[]), cleared_at__isnull=True).exists()
-            reward_create(
-                key=key,
-                kind=RewardKind.FISSION,
-                member_id=member_id,
-                points=task.reward_points,
-                coupon_template=task.reward_coupon,
-                held=flagged,
-                task=task,
-            )
+            # Paid again after a clawback (new friends made up for the refunds); not after an
+            # operator rejected it, and never twice for one reaching (the progress row lock
+            # orders concurrent refreshes, the key does the rest).
+            if not earlier.filter(clawed_back_at__isnull=True).exists():
+                flagged = counted.filter(~Q(flags=[]), cleared_at__isnull=True).exists()
+                reward_create(
+                    key=fission_reward_key(task, member_id, undone=earlier.count()),
+                    kind=RewardKind.FISSION,
+                    member_id=member_id,
+                    points=task.reward_points,
+                    coupon_template=task.reward_coupon,
+                    held=flagged,
+                    task=task,
+                )
         else:
-            earned = Reward.objects.filter(
-                key=key, status__in=[RewardStatus.GRANTED, RewardStatus.HELD]
-            ).first()
+            earned = earlier.filter(status__in=[RewardStatus.GRANTED, RewardStatus.HELD]).first()
             if earned is not None:
                 reward_claw_back(
                     reward=earned,

@@ -58,9 +58,17 @@ def referrals_merge(survivor: Member, merged: Member) -> dict:
 def _merge_tree(survivor: Member, merged: Member) -> list[int]:
     """Fold the merged record's node into the survivor's; returns the referrers whose counts
     changed."""
-    m_node = tree.node_locked(merged.pk)
+    m_node = ReferralNode.objects.filter(pk=merged.pk).first()
     if m_node is None:
         return []
+    # Everything the moves below touch, locked up front in path order (see services.tree):
+    # both uplines and both subtrees. Then the nodes are read as they are once locked.
+    s_node = ReferralNode.objects.filter(pk=survivor.pk).first()
+    tree.nodes_lock(
+        ids=[*m_node.ancestor_ids, *(s_node.ancestor_ids if s_node else [])],
+        paths=[m_node.path, *([s_node.path] if s_node else [])],
+    )
+    m_node = tree.node_locked(merged.pk)
     s_node = tree.node_locked(survivor.pk)
     m_ref = Referral.objects.select_for_update().filter(referee=merged).first()
     touched = [m_node.parent_id] if m_node.parent_id else []

@@ -1,5 +1,13 @@
 """How referrals react to a member's orders (called by the event handlers in
-referrals.handlers, after the order's transaction committed)."""
+referrals.handlers, after the order's transaction committed).
+
+Paid and refunded handlers of one order may run at the same moment (two workers, a refund right
+after the payment). Both lock the order row first (members' order_refund locks it too), so
+they take turns: a refund that comes first is seen by the paid handler (it pays nothing), and
+rewards paid first are committed before the refund handler looks for them to claw back. The
+qualifying order (the referee's earliest, not always the one being handled) is locked as well,
+in referrals.services.rewards.referral_qualify.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +33,8 @@ def referral_order_paid(*, order_id: int) -> None:
     """A paid order of a referred member: qualify their referral on their first qualifying
     order (rewards to referrer and referee), pay commission on two levels, and refresh the
     referrer's counts and fission progress. Safe to run twice."""
-    order = Order.objects.filter(pk=order_id, status=OrderStatus.PAID).first()
-    if order is None or order.member_id is None:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None or order.status != OrderStatus.PAID or order.member_id is None:
         return
     referral = (
         Referral.objects.select_related("programme").filter(referee_id=order.member_id).first()
@@ -47,8 +55,8 @@ def referral_order_refunded(*, order_id: int) -> None:
     """A refunded order: its rewards are clawed back (held ones rejected); if it was a
     referral's qualifying order, the referral is marked refunded (it never qualifies again)
     and the referrer's fission progress is recounted. Safe to run twice."""
-    order = Order.objects.filter(pk=order_id, status=OrderStatus.REFUNDED).first()
-    if order is None:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None or order.status != OrderStatus.REFUNDED:
         return
     rewards = Reward.objects.filter(
         order=order, status__in=[RewardStatus.GRANTED, RewardStatus.HELD]

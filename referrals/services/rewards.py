@@ -125,7 +125,8 @@ def _coupon_issue(reward: Reward) -> Coupon:
 
 
 def _qualifying_order(referral: Referral) -> Order | None:
-    """The referee's earliest paid order inside the window at or above the minimum amount.
+    """The referee's earliest paid order inside the window at or above the minimum amount,
+    locked, and still paid once locked (a refund of it that was under way has committed).
     Earliest, not the one whose event arrived first: two workers agree on it."""
     minimum = referral.programme.min_order_amount if referral.programme else Decimal("0")
     orders = Order.objects.filter(
@@ -136,14 +137,30 @@ def _qualifying_order(referral: Referral) -> Order | None:
     )
     if referral.qualify_by is not None:
         orders = orders.filter(paid_at__lte=referral.qualify_by)
-    return orders.order_by("paid_at", "pk").first()
+    while True:
+        candidate = orders.order_by("paid_at", "pk").values_list("pk", flat=True).first()
+        if candidate is None:
+            return None
+        order = Order.objects.select_for_update().get(pk=candidate)
+        if order.status == OrderStatus.PAID:
+            return order
+        # Refunded while we waited for its lock: the next one, if any, qualifies.
 
 
 def referral_qualify(*, referral: Referral, now: datetime | None = None) -> Order | None:
     """Qualify a pending referral on the referee's first qualifying order, and reward the
     referrer and the referee as its programme says (held if the referral is flagged). Returns
-    the qualifying order, or None when there is none (yet) or it already qualified."""
+    the qualifying order, or None when there is none (yet) or it already qualified.
+
+    The qualifying order is locked before the referral (the order the refund handler takes
+    too), so its refund either waits for these rewards or is seen here."""
     now = now or timezone.now()
+    referral = Referral.objects.select_related("programme").get(pk=referral.pk)
+    if referral.status != ReferralStatus.PENDING:
+        return None
+    order = _qualifying_order(referral)
+    if order is None:
+        return None
     referral = (
         Referral.objects.select_for_update(of=("self",))
         .select_related("programme", "referee")
@@ -151,15 +168,12 @@ def referral_qualify(*, referral: Referral, now: datetime | None = None) -> Orde
     )
     if referral.status != ReferralStatus.PENDING:
         return None
-    order = _qualifying_order(referral)
-    if order is None:
-        return None
     referral.status = ReferralStatus.QUALIFIED
     referral.qualified_order = order
     referral.qualified_at = now
     # Identities bound since sign-up (a phone, usually) are checked now, before paying.
     fingerprints_record(member=referral.referee)
-    referral.flags = sorted({*referral.flags, *referral_flags(referral, now=now)})
+    referral.flags = sorted({*referral.flags, *referral_flags(referral)})
     referral.save(update_fields=["status", "qualified_order", "qualified_at", "flags"])
 
     programme = referral.programme
@@ -250,10 +264,12 @@ def reward_claw_back(*, reward: Reward, note: str = "") -> Reward:
     reward = Reward.objects.select_for_update().get(pk=reward.pk)
     now = timezone.now()
     if reward.status == RewardStatus.HELD:
+        # Rejected by the clawback, not by an operator: clawed_back_at says so (a fission
+        # task may pay again when its goal is reached again; an operator's rejection stands).
         reward.status = RewardStatus.REJECTED
-        reward.reviewed_at = now
+        reward.reviewed_at = reward.clawed_back_at = now
         reward.note = (note or reward.note)[:NOTE_MAX]
-        reward.save(update_fields=["status", "reviewed_at", "note"])
+        reward.save(update_fields=["status", "reviewed_at", "clawed_back_at", "note"])
         return reward
     if reward.status != RewardStatus.GRANTED:
         return reward

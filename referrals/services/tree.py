@@ -3,11 +3,21 @@
 Paths are rewritten with one UPDATE over the moved subtree's path range, and the counts of the
 old and new uplines with one UPDATE each: set-based, whatever the subtree's size. Callers hold
 the transaction (referrals.services.attach, referrals.services.hooks).
+
+Locking, so that a move and an attach under the moving subtree never miss each other: every
+writer locks the rows it changes in path order (root first) before it reads the paths it
+writes. An attach locks its parent's upline and the parent (chain_lock); a move locks the
+moved node's upline, its whole subtree range and the new parent's upline (subtree_lock), and
+only then reads and rewrites. A concurrent attach under the subtree therefore either commits
+before the move's lock is granted (its new row is visible to the move's rewrite, a later
+statement) or waits on the subtree's root and then reads the rewritten path. Locking in one
+order (paths, byte order) also keeps the two from deadlocking on each other.
 """
 
 from __future__ import annotations
 
-from django.db.models import F, TextField, Value
+from django.db import connection
+from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat, Substr
 
 from referrals.models import ReferralNode
@@ -19,22 +29,72 @@ def subtree_range(path: str) -> tuple[str, str]:
 
 
 def subtree(path: str, *, include_self: bool = True):
-    """Nodes at and below ``path`` (or strictly below), as one index range."""
+    """Nodes at and below ``path`` (or strictly below), as one index range: strictly below is
+    ``path > '/12/'``, the node's own path being the smallest in its range, so both are pure
+    index conditions (no filter on the rows the range returns)."""
     low, high = subtree_range(path)
-    nodes = ReferralNode.objects.filter(path__gte=low, path__lt=high)
-    return nodes if include_self else nodes.exclude(path=path)
+    if include_self:
+        return ReferralNode.objects.filter(path__gte=low, path__lt=high)
+    return ReferralNode.objects.filter(path__gt=low, path__lt=high)
 
 
 def node_locked(member_id: int) -> ReferralNode | None:
     return ReferralNode.objects.select_for_update().filter(pk=member_id).first()
 
 
+def _chain_ids(node: ReferralNode) -> list[int]:
+    return [*node.ancestor_ids, node.member_id]
+
+
+def nodes_lock(*, ids=(), paths=()) -> int:
+    """Lock (FOR UPDATE) the nodes ``ids`` and every node at or below each of ``paths``, in
+    path order, in one statement that returns only a count (a 60,000-node subtree is not
+    shipped to Python). A no-op on SQLite, whose writers are serialised anyway."""
+    where = Q(pk__in=list(ids))
+    for path in paths:
+        low, high = subtree_range(path)
+        where |= Q(path__gte=low, path__lt=high)
+    locked = ReferralNode.objects.select_for_update().filter(where).order_by("path").values("pk")
+    sql, params = locked.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
+        return cursor.fetchone()[0]
+
+
+def chain_lock(member_id: int) -> ReferralNode | None:
+    """Lock the member's node and its upline, root first, and return the node as it is once
+    locked (a move that was under way has committed: its path is current). None if the member
+    has no node."""
+    node = ReferralNode.objects.filter(pk=member_id).first()
+    while node is not None:
+        nodes_lock(ids=_chain_ids(node))
+        fresh = ReferralNode.objects.filter(pk=member_id).first()
+        if fresh is None or fresh.path == node.path:
+            return fresh
+        # Moved while we waited: lock the new upline too (the node itself is held now, so its
+        # path cannot change again).
+        node = fresh
+    return None
+
+
 def node_root_ensure(member_id: int) -> ReferralNode:
-    """The member's node, created as a root if they have none (race-safe: ON CONFLICT)."""
+    """The member's node, created as a root if they have none (race-safe: ON CONFLICT), locked
+    with its upline (chain_lock)."""
     ReferralNode.objects.bulk_create(
         [ReferralNode(member_id=member_id, path=f"/{member_id}/", depth=0)], ignore_conflicts=True
     )
-    return ReferralNode.objects.select_for_update().get(pk=member_id)
+    return chain_lock(member_id)
+
+
+def subtree_lock(node: ReferralNode, *also: ReferralNode | None) -> None:
+    """Before a move: lock ``node``'s upline, its whole subtree and the uplines of ``also``
+    (the new parent), root first. Attaches under the subtree wait from here on, and those that
+    got in first have committed, so the rewrite that follows (a later statement) sees them."""
+    ids = [*node.ancestor_ids]
+    for other in also:
+        if other is not None:
+            ids += _chain_ids(other)
+    nodes_lock(ids=ids, paths=[node.path])
 
 
 def _bump_upline(ancestor_ids: list[int], *, parent_id: int | None, size: int) -> None:
@@ -63,7 +123,8 @@ def _rewrite(old_prefix: str, new_prefix: str, depth_delta: int) -> int:
 
 
 def node_add(*, member_id: int, parent: ReferralNode | None) -> ReferralNode:
-    """Place a member with no node under ``parent`` (a root when None)."""
+    """Place a member with no node under ``parent`` (a root when None). ``parent`` must come
+    from chain_lock / node_root_ensure (locked with its upline, path current)."""
     if parent is None:
         return node_root_ensure(member_id)
     node = ReferralNode.objects.create(
@@ -78,7 +139,13 @@ def node_add(*, member_id: int, parent: ReferralNode | None) -> ReferralNode:
 
 def subtree_move(node: ReferralNode, new_parent: ReferralNode | None) -> ReferralNode:
     """Hang ``node`` and its whole downline under ``new_parent`` (make it a root when None).
-    The caller has checked that ``new_parent`` is not inside the subtree."""
+    The caller has checked that ``new_parent`` is not inside the subtree. The subtree is locked
+    first (subtree_lock) and both nodes are read again after it: counts and paths are those of
+    every attach that committed before."""
+    subtree_lock(node, new_parent)
+    node = ReferralNode.objects.get(pk=node.pk)
+    if new_parent is not None:
+        new_parent = ReferralNode.objects.get(pk=new_parent.pk)
     size = 1 + node.downline_count
     _bump_upline(node.ancestor_ids, parent_id=node.parent_id, size=-size)
     base = new_parent.path if new_parent else "/"
@@ -100,6 +167,8 @@ def node_hand_over(node: ReferralNode, *, to_member_id: int) -> ReferralNode:
     """Give ``node``'s place in the tree, with its counts and downline, to a member who has no
     node (a merge's survivor). Paths below are rewritten; invitees' parent becomes the new
     member."""
+    subtree_lock(node)
+    node = ReferralNode.objects.get(pk=node.pk)
     parent_path = node.path[: node.path.rstrip("/").rfind("/") + 1]
     new_path = f"{parent_path}{to_member_id}/"
     ReferralNode.objects.create(
@@ -123,6 +192,9 @@ def node_hand_over(node: ReferralNode, *, to_member_id: int) -> ReferralNode:
 def node_fold_into(node: ReferralNode, *, into: ReferralNode) -> None:
     """Remove ``node`` from the tree and hang its invitees (with their downlines) under
     ``into``; ``into`` must not be inside ``node``'s subtree."""
+    subtree_lock(node, into)
+    node = ReferralNode.objects.get(pk=node.pk)
+    into = ReferralNode.objects.get(pk=into.pk)
     below = node.downline_count
     _bump_upline(node.ancestor_ids, parent_id=node.parent_id, size=-(1 + below))
     ReferralNode.objects.filter(pk=node.pk).delete()

@@ -86,6 +86,39 @@ def test_a_burst_from_one_code_flags_the_whole_window(make_member, refer, settin
     assert _flags(later) == []
 
 
+def test_a_burst_today_does_not_flag_an_old_referral_that_qualifies_now(
+    make_member, refer, pay, programme, settings
+):
+    """The burst check at qualification looks at the window of the referral's own sign-up,
+    not at the hour before its first order."""
+    settings.SCRM_REFERRAL_BURST_LIMIT = 3
+    referrer = make_member()
+    old_friend = make_member()
+    refer(old_friend, referrer, now=timezone.now() - timedelta(days=5))
+    for _ in range(4):
+        refer(make_member(), referrer)  # today's burst from the same code
+    assert _flags(old_friend) == []
+    pay(old_friend, "200")
+    referral = Referral.objects.get(referee=old_friend)
+    assert referral.status == "qualified" and referral.flags == []
+    reward = Reward.objects.get(kind=RewardKind.REFERRER, referral=referral)
+    assert reward.status == RewardStatus.GRANTED
+
+
+def test_a_burst_found_again_at_qualification_still_flags(make_member, refer, pay, programme):
+    """The same window, judged again when the first order comes: a burst sign-up stays
+    flagged (and its rewards held) even if its flag had been lost."""
+    referrer = make_member()
+    friends = [make_member() for _ in range(11)]
+    for friend in friends:
+        refer(friend, referrer)
+    last = friends[-1]  # the sign-up that passed the limit: its own window holds the burst
+    Referral.objects.filter(referee=last).update(flags=[])
+    pay(last, "200")
+    assert _flags(last) == [Flag.BURST]
+    assert Reward.objects.get(kind=RewardKind.REFERRER).status == RewardStatus.HELD
+
+
 def test_flagged_rewards_are_held_then_approved_once(make_member, refer, pay, programme, operator):
     referrer = make_member()
     refer(make_member(), referrer, device_id="d")

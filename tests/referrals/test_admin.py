@@ -140,12 +140,68 @@ def test_referral_list_filters_flagged_and_trusts(
 
 def test_give_every_guide_a_code(store, operator_admin):
     guides = [factories.GuideFactory(store=store) for _ in range(3)]
-    page = operator_admin.get(reverse("admin:referrals_referralcode_changelist"))
-    assert "Give every guide a code" in page.content.decode() or "导购" in page.content.decode()
+    changelist = reverse("admin:referrals_referralcode_changelist")
+    button = (
+        f'<form method="post" action="{reverse("admin:referrals_referralcode_guides")}"'
+        ' style="display:inline">'
+    )
+    page = operator_admin.get(changelist).content.decode()
+    assert button in page
+    assert '<button type="submit" class="button">为所有导购生成推荐码</button>' in page
+    english = operator_admin.get(changelist, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<button type="submit" class="button">Give every guide a code</button>' in english
+    assert not ReferralCode.objects.filter(guide__in=guides).exists()  # a GET makes nothing
+    assert operator_admin.get(reverse("admin:referrals_referralcode_guides")).status_code == 405
     operator_admin.post(reverse("admin:referrals_referralcode_guides"))
     assert ReferralCode.objects.filter(guide__in=guides).count() == 3
     operator_admin.post(reverse("admin:referrals_referralcode_guides"))
     assert ReferralCode.objects.filter(guide__in=guides).count() == 3
+
+
+SHARED_DEVICE_ZH = "与推荐人或其邀请的人共用设备"
+
+
+def test_review_queue_and_referrals_show_flag_labels_not_codes(
+    make_member, refer, pay, programme, operator_admin
+):
+    _held_reward(make_member, refer, pay)
+    for url in (
+        reverse("admin:referrals_rewardreview_changelist"),
+        reverse("admin:referrals_reward_changelist"),
+        reverse("admin:referrals_referral_changelist"),
+    ):
+        page = operator_admin.get(url).content.decode()
+        assert SHARED_DEVICE_ZH in page, url
+        assert "shared_device" not in page, url
+    english = operator_admin.get(
+        reverse("admin:referrals_rewardreview_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "shares a device with the referrer or their invitees" in english
+
+
+def test_reward_and_referral_detail_pages_show_flag_labels(
+    make_member, refer, pay, programme, operator_admin
+):
+    _held_reward(make_member, refer, pay)
+    reward = Reward.objects.filter(status=RewardStatus.HELD).first()
+    referral = Referral.objects.exclude(flags=[]).get()
+    for url in (
+        reverse("admin:referrals_reward_change", args=[reward.pk]),
+        reverse("admin:referrals_referral_change", args=[referral.pk]),
+    ):
+        page = operator_admin.get(url)
+        assert page.status_code == 200, url
+        assert SHARED_DEVICE_ZH in page.content.decode(), url
+        assert "shared_device" not in page.content.decode(), url
+
+
+def test_tree_page_shows_flag_labels(make_member, refer, pay, programme, operator_admin):
+    _held_reward(make_member, refer, pay)
+    flagged = Referral.objects.exclude(flags=[]).get().referee
+    page = operator_admin.get(_tree_url(flagged)).content.decode()
+    assert SHARED_DEVICE_ZH in page and "shared_device" not in page
+    english = operator_admin.get(_tree_url(flagged), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "shares a device with the referrer or their invitees" in english
 
 
 def test_fission_task_page_shows_its_leaderboard(make_member, refer, operator_admin):

@@ -99,6 +99,45 @@ def test_refunds_under_the_goal_claw_the_reward_back(make_member, refer, pay, re
     assert reward.status == RewardStatus.CLAWED_BACK and reward.clawed_points == 300
 
 
+def test_reaching_the_goal_again_after_a_clawback_pays_again(make_member, refer, pay, refund, task):
+    referrer = make_member()
+    orders = []
+    for _ in range(3):
+        friend = make_member()
+        refer(friend, referrer)
+        orders.append(pay(friend, "10"))
+    refund(orders[0])
+    assert FissionProgress.objects.get(task=task, member=referrer).reached_at is None
+    assert Member.objects.get(pk=referrer.pk).points_balance == 0
+    newcomer = make_member()
+    refer(newcomer, referrer)
+    pay(newcomer, "10")
+    assert _progress(task, referrer) == 3
+    rewards = list(Reward.objects.filter(kind=RewardKind.FISSION).order_by("pk"))
+    assert [r.status for r in rewards] == [RewardStatus.CLAWED_BACK, RewardStatus.GRANTED]
+    assert rewards[1].key == f"fission:{task.pk}:{referrer.pk}:2"
+    assert Member.objects.get(pk=referrer.pk).points_balance == 300
+    assert FissionProgress.objects.get(task=task, member=referrer).reached_at is not None
+    # Once per reaching: recounting pays nothing more.
+    fission_progress_refresh(member_id=referrer.pk)
+    assert Reward.objects.filter(kind=RewardKind.FISSION).count() == 2
+
+
+def test_a_reward_an_operator_rejected_is_not_paid_again(
+    make_member, refer, pay, signup_task, operator
+):
+    from referrals.services.rewards import reward_reject
+
+    referrer = make_member()
+    refer(make_member(), referrer, device_id="dev-1")
+    refer(make_member(), referrer, device_id="dev-1")
+    held = Reward.objects.get(kind=RewardKind.FISSION)
+    reward_reject(reward=held, actor=operator)
+    refer(make_member(), referrer)
+    assert list(Reward.objects.filter(kind=RewardKind.FISSION)) == [held]
+    assert Member.objects.get(pk=referrer.pk).points_balance == 0
+
+
 def test_after_the_end_nothing_more_counts(make_member, refer, pay, signup_task):
     referrer = make_member()
     refer(make_member(), referrer)

@@ -50,10 +50,18 @@ def test_upline_is_the_path_to_the_root(forest):
 def test_upline_hides_members_the_caller_may_not_see(forest):
     from members.models import Member
 
+    node = _node(forest["a11"])
     visible = Member.objects.exclude(pk=forest["a"].pk)
-    rows = selectors.upline(_node(forest["a11"]), members=visible)
+    with CaptureQueriesContext(connection) as queries:
+        rows = selectors.upline(node, members=visible)
+    assert len(queries) == 1
     assert rows[1] == {"depth": 1, "member": None}
     assert rows[0]["member"]["id"] == forest["root"].pk
+    # Restricted to everyone, it is the unrestricted answer.
+    assert selectors.upline(node, members=Member.objects.all()) == selectors.upline(node)
+    assert selectors.upline(node, members=Member.objects.none()) == [
+        {"depth": depth, "member": None} for depth in range(3)
+    ]
 
 
 def test_downline_per_level_and_count(forest):
@@ -102,3 +110,48 @@ def test_downline_reads_use_the_path_index_on_postgresql(forest):
         cursor.execute("RESET enable_seqscan")
     assert "referral_node_path" in plan or "referral_node_level" in plan
     assert "Recursive" not in plan
+
+
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL catalogue and plans; SQLite compares bytes (BINARY) anyway")
+
+
+def test_path_column_has_the_c_collation_on_postgresql(db):
+    """Byte order, whatever the database's locale: an en_US collation ignores '/' when sorting
+    and the subtree ranges would catch strangers."""
+    _postgresql_only()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'referrals_referralnode' AND column_name = 'path'"
+        )
+        assert cursor.fetchone() == ("C",)
+
+
+def test_downline_count_is_one_range_with_no_filter(forest):
+    """Strictly below '/12/' is path > '/12/' AND path < '/120': both bounds are index
+    conditions, no row filter (the count runs as an index-only scan of the range)."""
+    root = _node(forest["root"])
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.downline_count(root) == 6
+    (query,) = queries.captured_queries
+    assert "NOT" not in query["sql"].upper()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE referrals_referralnode")
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("SET enable_bitmapscan = off")
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+        assert "Index Only Scan using referral_node_path" in plan, plan
+        assert "Filter" not in plan, plan
+
+
+def test_subtree_strictly_below_excludes_only_the_node(forest):
+    a = _node(forest["a"])
+    below = set(subtree(a.path, include_self=False).values_list("member_id", flat=True))
+    assert below == {forest["a1"].pk, forest["a2"].pk, forest["a11"].pk}
+    assert set(subtree(a.path).values_list("member_id", flat=True)) == below | {a.member_id}
