@@ -9,6 +9,7 @@ but nothing else. Money is handled in integer cents, so totals are exact.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -57,8 +58,21 @@ class Rows:
 class DemoGenerator(LedgerMixin, ProfileMixin):
     """Makes members one after the other; ``generate(count)`` returns their rows."""
 
-    def __init__(self, *, seed, ref: Reference, anchor: datetime, now: datetime, ids, rules):
+    def __init__(
+        self,
+        *,
+        seed,
+        ref: Reference,
+        anchor: datetime,
+        now: datetime,
+        ids,
+        rules,
+        order_frequency: float = 1.0,
+    ):
         self.rng = random.Random(seed)
+        # How much more often than the natural rhythm buyers come back (order_frequency_for
+        # finds the factor for an average number of orders). 1.0 keeps every draw as it was.
+        self.order_frequency = order_frequency
         self.ref = ref
         self.anchor = anchor.timestamp()
         self.anchor_date = anchor.date()
@@ -181,7 +195,7 @@ class DemoGenerator(LedgerMixin, ProfileMixin):
         if t >= self.anchor:
             t = start + r() * (self.anchor - start)
         repeat = r() < 0.6
-        interval = rng.lognormvariate(math.log(75), 0.5) * DAY
+        interval = rng.lognormvariate(math.log(75), 0.5) * DAY / self.order_frequency
         spend = rng.lognormvariate(0, 0.35)
         if source in ("douyin", "kuaishou", "xiaohongshu"):
             online, live = 0.6, 0.5
@@ -203,7 +217,7 @@ class DemoGenerator(LedgerMixin, ProfileMixin):
             else:
                 channel = "pos"
             orders.append([paid_at, cents, margin, items, status, channel, store])
-            if not repeat or r() < 0.12:
+            if not repeat or r() < 0.12 / self.order_frequency:
                 break
             t += interval * rng.lognormvariate(0, 0.35)
             if t >= self.anchor:
@@ -246,3 +260,57 @@ class DemoGenerator(LedgerMixin, ProfileMixin):
                 )
                 rows.events.append((member_id, "order.paid", payload, at, self.now))
         return count, paid_total, margin_total, first, last
+
+
+# --- how often buyers come back, for an average number of orders ---------------------------
+
+_CALIBRATION_MEMBERS = 3000
+_FREQUENCY_RANGE = (0.01, 100.0)
+
+
+class _OrderCounter:
+    """Draws members' join dates, sources and orders exactly as DemoGenerator does, and
+    counts the orders only."""
+
+    _orders = DemoGenerator._orders
+
+    def __init__(self, frequency: float):
+        self.rng = random.Random("demo-order-calibration")  # the same sample every time
+        self.anchor = 2_000_000_000.0  # only offsets from it matter
+        self.order_frequency = frequency
+        self.sources = Weighted(data.SOURCES)
+
+    def mean(self, members: int) -> float:
+        r = self.rng.random
+        total = 0
+        for _i in range(members):
+            joined = self.anchor - (r() ** 1.4) * JOIN_DAYS * DAY - r() * DAY
+            source = self.sources.pick(r())
+            store = 1 if source in data.IN_STORE_SOURCES else None
+            total += len(self._orders(joined, source, store))
+        return total / members
+
+
+@functools.lru_cache(maxsize=8)
+def order_frequency_for(orders_per_member: float) -> float:
+    """The DemoGenerator ``order_frequency`` at which members average ``orders_per_member``
+    orders (paid and refunded; members who never buy count as 0), by bisection over a fixed
+    simulated sample: the same target always gives the same factor, so seeds stay
+    reproducible. ValueError outside what the order model can give (about 0.8 to 150)."""
+    low, high = _FREQUENCY_RANGE
+    floor = _OrderCounter(low).mean(_CALIBRATION_MEMBERS)
+    ceiling = _OrderCounter(high).mean(_CALIBRATION_MEMBERS)
+    if not floor <= orders_per_member <= ceiling:
+        raise ValueError(
+            _("Members can average %(low).1f to %(high).0f orders, not %(asked)s.")
+            % {"low": floor, "high": ceiling, "asked": orders_per_member}
+        )
+    for _i in range(40):
+        middle = math.sqrt(low * high)
+        if _OrderCounter(middle).mean(_CALIBRATION_MEMBERS) < orders_per_member:
+            low = middle
+        else:
+            high = middle
+        if high / low < 1.001:
+            break
+    return math.sqrt(low * high)

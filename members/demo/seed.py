@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.demo import data
-from members.demo.generate import DemoGenerator, Reference
+from members.demo.generate import DemoGenerator, Reference, order_frequency_for
 from members.demo.writer import BulkWriter, bulk_load, sequences_reset
 from members.management.commands.setup_roles import SHOP_GUIDES, role_group
 from members.models import (
@@ -89,12 +89,17 @@ def demo_seed(
     reset: bool = False,
     check: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    orders_per_member: float | None = None,
 ) -> SeedSummary:
     """Create ``members`` demo members with stores, guides, tiers, tags, coupon templates and
     two years of orders. The same ``seed`` gives the same data. Refuses (DemoDataExists) when
-    members exist, unless ``reset`` first deletes every member and what hangs on them."""
+    members exist, unless ``reset`` first deletes every member and what hangs on them.
+
+    ``orders_per_member``: the average number of orders (about 2 when not given), reached
+    by making buyers come back more or less often; ValueError beyond what is possible."""
     summary = SeedSummary()
     started = time.monotonic()
+    frequency = 1.0 if orders_per_member is None else order_frequency_for(orders_per_member)
     with transaction.atomic():
         if reset:
             demo_reset()
@@ -115,6 +120,7 @@ def demo_seed(
                 getattr(settings, "SCRM_POINTS_VALID_DAYS", 365),
                 events,
             ),
+            order_frequency=frequency,
         )
         writers = {name: BulkWriter(model, fields) for name, (model, fields) in FIELDS.items()}
         generating = writing = 0.0
@@ -142,7 +148,12 @@ def demo_seed(
         AuditLog.objects.create(
             actor_label="seed_demo",
             action="demo.seed",
-            data={"members": members, "seed": seed, "events": events},
+            data={
+                "members": members,
+                "seed": seed,
+                "events": events,
+                "orders_per_member": orders_per_member,
+            },
         )
         summary.seconds["finishing"] = time.monotonic() - t0
         if check:

@@ -19,12 +19,14 @@ from members.models.metrics import LifecycleStage
 from members.segments.fields import (
     CHOICE_OPERATORS,
     DATE_OPERATORS,
+    ID_MAX,
     NULLABLE_OPERATORS,
     NUMBER_OPERATORS,
     TAG_OPERATORS,
     ConditionError,
     Context,
     SegmentField,
+    _id,
     _values_list,
     _whole,
     choice_q,
@@ -154,11 +156,11 @@ def _average_order_value_q(op: str, value, ctx: Context) -> Q:
 def _clean_tags(op: str, value) -> list[int]:
     values = _values_list(value)
     try:
-        ids = sorted({int(v) for v in values if not isinstance(v, bool)})
-    except (TypeError, ValueError):
-        raise ConditionError(_("Tags are given by their ids.")) from None
-    if len(ids) != len(values) and len(ids) != len({str(v) for v in values}):
-        raise ConditionError(_("Tags are given by their ids."))
+        ids = sorted({_id(v) for v in values})
+    except ConditionError:
+        raise ConditionError(
+            _("Tags are given by their ids, whole numbers from 1 to %(max)s.") % {"max": ID_MAX}
+        ) from None
     known = set(Tag.objects.filter(pk__in=ids).values_list("pk", flat=True))
     unknown = [str(pk) for pk in ids if pk not in known]
     if unknown:
@@ -464,15 +466,20 @@ def _nullable(op: str, column: str) -> Q | None:
 
 
 def _fk_choice_q(op: str, column: str, model, key: str, values) -> Q:
-    """A foreign key compared through the referenced rows' codes, as one subquery (no join,
-    so the planner can use the member's own index on the key).
+    """A foreign key compared with the ids of the referenced rows, resolved from their codes
+    when the tree is compiled (one small lookup) and inlined as constants: the planner then
+    weighs the actual tier or store with its statistics, and uses the member's own index on
+    the key, as it does for a hand-written ``tier_id = 3``.
 
     "Tier is none of gold, silver" includes members without a tier, as an operator reading it
     expects; SQL's NOT IN alone would drop them."""
     nullable = _nullable(op, column)
     if nullable is not None:
         return nullable
-    ids = model.objects.filter(**{f"{key}__in": values}).values("pk")
+    if key == "pk":
+        ids = sorted({int(v) for v in values})
+    else:
+        ids = sorted(model.objects.filter(**{f"{key}__in": values}).values_list("pk", flat=True))
     matches = Q(**{f"{column}__in": ids})
     if op == "in":
         return matches

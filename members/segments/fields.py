@@ -21,6 +21,14 @@ class ConditionError(ValueError):
     """A condition's operator or value is not acceptable; the message says why."""
 
 
+# What a value may be so that every database can hold and compare it: calendar dates (the
+# brand's local days become datetimes a few hours either way, which must not leave the years
+# 1-9999 Python and the databases handle) and ids (PostgreSQL's bigint, SQLite's INTEGER).
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(9998, 12, 31)
+ID_MAX = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Context:
     """When a tree is evaluated: relative dates ("last 30 days") resolve against ``now``,
@@ -170,9 +178,34 @@ def _date(value) -> date:
     if not isinstance(value, str):
         raise ConditionError(_("A date like 2026-01-31 is required."))
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ConditionError(_("A date like 2026-01-31 is required.")) from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise ConditionError(
+            _("A date from %(min)s to %(max)s is required.")
+            % {"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
+        )
+    return day
+
+
+def _id(value) -> int:
+    """A row id given as a JSON number or digits; ConditionError outside 1..2^63-1."""
+    if isinstance(value, bool):
+        raise ConditionError(_("Ids are whole numbers."))
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        if len(value.strip()) > 19:  # longer than any bigint (and than int() reads cheaply)
+            raise ConditionError(_("Ids are whole numbers from 1 to %(max)s.") % {"max": ID_MAX})
+        number = int(value.strip())
+    else:
+        raise ConditionError(_("Ids are whole numbers."))
+    if not 1 <= number <= ID_MAX:
+        raise ConditionError(_("Ids are whole numbers from 1 to %(max)s.") % {"max": ID_MAX})
+    return number
 
 
 def _pair(value, convert) -> tuple:

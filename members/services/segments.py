@@ -7,6 +7,7 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -70,8 +71,39 @@ def segment_update(*, segment: Segment, **values) -> Segment:
     return segment_count_refresh(segment=segment) if tree_changed else segment
 
 
+class SegmentInUse(Exception):
+    """The segment is the audience of campaigns or group rules; ``users`` lists them as
+    {"type", "id", "name"}, and the message names them."""
+
+    def __init__(self, users: list[dict]):
+        self.users = users
+        names = ", ".join(f"{u['type']} “{u['name']}”" for u in users)
+        super().__init__(
+            _("This segment is in use by %(users)s; change or delete those first.")
+            % {"users": names}
+        )
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment nothing uses. Campaigns and group rules hold theirs (PROTECT): then
+    SegmentInUse names them and nothing is deleted."""
+    try:
+        with transaction.atomic():
+            segment.delete()
+    except ProtectedError as exc:
+        users = sorted(
+            (
+                {"type": str(obj._meta.verbose_name), "id": obj.pk, "name": str(obj)}
+                for obj in exc.protected_objects
+            ),
+            key=lambda u: (u["type"], u["id"]),
+        )
+        raise SegmentInUse(users) from exc
+
+
 def segment_count_refresh(*, segment: Segment, now=None) -> Segment:
-    """Count the segment's members now and keep the figure with its time."""
+    """Count the segment's members now and keep the figure with its time. TreeError when the
+    saved tree no longer holds (a tag it names was deleted since)."""
     now = now or timezone.now()
     segment.cached_count = segment_members(segment.tree, now=now).count()
     segment.counted_at = now
@@ -120,8 +152,14 @@ def rule_tag_refresh(*, tag: Tag, now=None) -> tuple[int, int]:
 
 
 def rule_tags_refresh(*, now=None) -> dict[str, dict]:
-    """Refresh every rule tag, each in its own transaction (one bad rule does not hold the
-    others back); returns {tag: {"added", "removed"} or {"error"}} and logs it."""
+    """Refresh every rule tag, each in its own transaction: one bad rule does not hold the
+    others back. Returns {tag: {"added", "removed"} or {"error"}} and logs it.
+
+    A rule fails for reasons found only when it runs: it names a tag deleted since, it was
+    saved before a check existed, a field another app registered breaks, or the database
+    gives up (a statement timeout). Its tag is left as it was (``rule_refreshed_at`` stays
+    at the last success) and the error is logged and returned in the job's result, which
+    the beat job's task result keeps; Tag has no column for it."""
     now = now or timezone.now()
     report: dict[str, dict] = {}
     for tag in Tag.objects.filter(rule__isnull=False).select_related("group").order_by("pk"):
@@ -129,9 +167,14 @@ def rule_tags_refresh(*, now=None) -> dict[str, dict]:
         try:
             added, removed = rule_tag_refresh(tag=tag, now=now)
         except (TreeError, ValidationError) as exc:
-            # A rule that no longer parses (a tag it named was deleted): reported, not fatal.
+            # A rule that no longer holds (a tag it named was deleted): reported, not fatal.
             logger.warning("rule tag %s skipped: %s", tag.pk, exc)
             report[str(tag)] = {"error": str(exc)}
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
+            # rule_tag_refresh's transaction has rolled back: nothing of this tag changed.
+            logger.exception("rule tag %s failed", tag.pk)
+            report[str(tag)] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         report[str(tag)] = {"added": added, "removed": removed}
         logger.info(

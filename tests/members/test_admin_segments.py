@@ -351,3 +351,96 @@ def test_a_new_tag_can_be_created_with_a_rule(operator_admin, gold):
     )
     assert response.status_code == 302
     assert Tag.objects.get(name="金卡").rule == gold_tree(gold)
+
+
+# --- smoke: the page's config drives a live count; values the builder must not break -----------
+
+
+def test_builder_page_config_drives_a_live_count(operator_admin, gold, gold_members):
+    """What the script does on the page, without a browser: read the config the page embeds,
+    build a tree from its fields and operators, post it to the page's evaluate URL."""
+    factories.MemberFactory()  # no tier
+    response = operator_admin.get(ADD, **EN)
+    html = response.content.decode()
+    config = builder_config(response)
+    fields = {f["name"]: f for f in config["catalogue"]}
+    assert {"kind", "operators", "choices", "label", "group"} <= set(fields["tier"])
+    assert {"op": "in", "label": "is one of"} in fields["tier"]["operators"]
+    assert [o["op"] for o in fields["tags"]["operators"]] == ["has_any", "has_all", "has_none"]
+    ahead = fields["expected_next_purchase"]
+    assert ahead["kind"] == "date" and "within_next_days" in [o["op"] for o in ahead["operators"]]
+    assert set(config["labels"]) >= {"members", "counting", "days", "errors"}
+
+    evaluate_url = html.split('data-evaluate-url="', 1)[1].split('"', 1)[0]
+    assert evaluate_url == EVALUATE
+    tier = fields["tier"]
+    gold_choice = next(c["value"] for c in tier["choices"] if c["label"] == "金卡")
+    tree = {
+        "all": [
+            {"field": "tier", "op": tier["operators"][0]["op"], "value": [gold_choice]},
+            {"field": "expected_next_purchase", "op": "is_not_set"},
+        ]
+    }
+    data = evaluate(operator_admin, tree, **EN).json()
+    assert data["count"] == 2
+    assert data["explanation"].startswith("All of:")
+    assert {row["id"] for row in data["sample"]} == {m.pk for m in gold_members}
+    data = evaluate(operator_admin, {"all": []}).json()
+    assert data["count"] == 3
+
+
+@pytest.mark.parametrize(
+    "condition, message",
+    [
+        (
+            {"field": "joined", "op": "between", "value": ["2026-01-01", "9999-12-31"]},
+            "A date from 1900-01-01 to 9998-12-31 is required.",
+        ),
+        (
+            {"field": "last_purchase", "op": "before", "value": "0001-01-01"},
+            "A date from 1900-01-01 to 9998-12-31 is required.",
+        ),
+        (
+            {"field": "tags", "op": "has_all", "value": [2**63]},
+            "Tags are given by their ids, whole numbers from 1 to 9223372036854775807.",
+        ),
+    ],
+)
+def test_evaluate_values_no_database_holds_are_a_400_naming_the_node(
+    operator_admin, gold, condition, message
+):
+    response = evaluate(operator_admin, {"any": [gold_tree(gold), condition]}, **EN)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"path": "any[1].value", "message": message}]
+
+
+def test_builder_draws_a_days_input_for_within_next_days():
+    """rule_builder.js under Node: the value of "within the next … days" is a number of days
+    (the server refuses a date), drawn as the other day operators are."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node is not installed")
+    script = Path(__file__).resolve().parents[2] / "members/static/members/rule_builder.js"
+    probe = f"""
+        global.window = {{}};
+        global.document = {{ readyState: "complete", querySelectorAll: () => [] }};
+        require({json.dumps(str(script))});
+        const rb = window.SCRMRuleBuilder, date = {{ kind: "date" }};
+        console.log(JSON.stringify({{
+            next: rb.shape(date, "within_next_days"),
+            last: rb.shape(date, "within_last_days"),
+            before: rb.shape(date, "before"),
+            nextDefault: rb.defaultValue(date, "within_next_days"),
+        }}));
+    """
+    out = subprocess.run([node, "-e", probe], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == {
+        "next": "days",
+        "last": "days",
+        "before": "date",
+        "nextDefault": 30,
+    }

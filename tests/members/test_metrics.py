@@ -252,7 +252,11 @@ def test_unchanged_members_are_not_rewritten():
     assert [_metrics(m).f_score for m in steady] == [1] * 4
 
 
-def test_stage_changes_are_recorded_once():
+def test_stage_changes_are_recorded_once(monkeypatch):
+    from collections import defaultdict
+
+    # Nobody listens here (campaigns do in the project: their own tests cover that).
+    monkeypatch.setattr(events, "_handlers", defaultdict(list))
     member = factories.MemberFactory()
     _buy(member, 80)
     _buy(factories.MemberFactory(), 10)  # another member, whose changes are not looked at
@@ -351,3 +355,18 @@ def test_task_runs_the_refresh_and_is_scheduled_nightly(settings):
     assert task.run()["members"] == 1
     entry = settings.CELERY_BEAT_SCHEDULE["member-metrics-refresh"]
     assert entry["task"] == task.name
+
+
+def test_beat_runs_the_nightly_metrics_refresh(settings):
+    from celery.schedules import crontab
+
+    from members.tasks import member_metrics_refresh as task
+    from scrm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["member-metrics-refresh"]
+    assert entry["task"] == task.name == "members.member_metrics_refresh"
+    assert entry["task"] in app.tasks
+    schedule = entry["schedule"]
+    assert isinstance(schedule, crontab)  # once a night at a set time, not every few seconds
+    assert len(schedule.hour) == 1 and len(schedule.minute) == 1
+    assert len(schedule.day_of_week) == 7 and len(schedule.day_of_month) == 31

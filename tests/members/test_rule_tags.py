@@ -86,3 +86,53 @@ def test_a_rule_broken_later_is_reported_and_the_others_still_run():
     report = rule_tags_task()
     assert "error" in report[str(broken)]
     assert report[str(fine)] == {"added": 1, "removed": 0}
+
+
+def test_a_rule_failing_when_it_runs_is_reported_and_later_rule_tags_still_refresh(
+    monkeypatch, caplog
+):
+    from members.segments import SegmentField
+    from members.segments import fields as registry
+
+    def explode(op, value, ctx):
+        raise RuntimeError("the groups app is mid-deploy")
+
+    monkeypatch.setitem(
+        registry._registry,
+        "test_exploding",
+        SegmentField("test_exploding", "x", "test", "bool", ("eq",), explode),
+    )
+    # Saved before the date checks existed (a ValueError when it compiles), and a rule over
+    # another app's field that breaks when it compiles: both come before the good rule.
+    too_late = factories.TagFactory(name="坏日期")
+    Tag.objects.filter(pk=too_late.pk).update(
+        rule={"field": "joined", "op": "between", "value": ["2020-01-01", "9999-12-31"]}
+    )
+    exploding = factories.TagFactory(name="坏字段")
+    Tag.objects.filter(pk=exploding.pk).update(
+        rule={"field": "test_exploding", "op": "eq", "value": True}
+    )
+    fine = tag_rule_set(tag=factories.TagFactory(name="好"), tree=DOUYIN)
+    factories.MemberFactory(name="甲", source="douyin")
+
+    report = rule_tags_task()
+
+    assert report[str(fine)] == {"added": 1, "removed": 0}
+    assert tagged(fine) == {"甲"}
+    assert set(report[str(too_late)]) == {"error"} and "value" in report[str(too_late)]["error"]
+    assert report[str(exploding)] == {"error": "RuntimeError: the groups app is mid-deploy"}
+    for broken in (too_late, exploding):
+        broken.refresh_from_db()
+        assert broken.rule_refreshed_at is None  # left as it was
+        assert not MemberTag.objects.filter(tag=broken).exists()
+    assert any(
+        r.levelname == "ERROR" and str(exploding.pk) in r.getMessage() for r in caplog.records
+    )
+
+
+def test_beat_runs_the_rule_tags_refresh_task(settings):
+    from scrm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["rule-tags-refresh"]
+    assert entry["task"] == rule_tags_task.name == "members.rule_tags_refresh"
+    assert entry["task"] in app.tasks

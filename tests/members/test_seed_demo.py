@@ -114,3 +114,28 @@ def test_command_prints_guide_logins_that_work(capsys):
     assert user.is_staff and user.check_password("guide-demo")
     assert user.groups.filter(name="Shop guides").exists()
     assert user.guide.store.code == "SH01"
+
+
+def test_orders_per_member_sets_the_average_and_stays_reproducible():
+    summary = demo_seed(members=MEMBERS, seed=5, events=False, orders_per_member=5)
+    assert 4.5 <= summary.rows["orders"] / MEMBERS <= 5.5
+    assert not any(summary.problems.values())
+    first = _snapshot()
+    demo_seed(members=MEMBERS, seed=5, events=False, reset=True, orders_per_member=5)
+    assert _snapshot() == first
+    natural = demo_seed(members=MEMBERS, seed=5, events=False, reset=True)
+    assert natural.rows["orders"] < summary.rows["orders"] / 2  # about 2 a member
+
+
+def test_orders_per_member_out_of_reach_is_refused_before_any_work():
+    with translation.override("en"), pytest.raises(CommandError) as caught:
+        call_command("seed_demo", "--members", "10", "--orders-per-member", "0.1", "--no-progress")
+    assert "Members can average 0.8 to" in str(caught.value) and "not 0.1" in str(caught.value)
+    assert not Member.objects.exists()
+
+
+def test_command_seeds_the_orders_asked_for(capsys):
+    call_command(
+        "seed_demo", "--members", "100", "--orders-per-member", "3", "--no-events", "--no-progress"
+    )
+    assert 2.5 <= Order.objects.count() / 100 <= 3.5

@@ -5,7 +5,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import Q
 from django.test import override_settings
+from django.utils import translation
 
 from members.choices import ConsentChannel, MemberStatus, OrderStatus
 from members.models import Member
@@ -306,3 +308,143 @@ def test_rfm_scores_and_lifecycle_stage():
     assert names(cond("stage_changed", "within_last_days", 7)) == {"冠军"}
     with pytest.raises(TreeError):
         tree_parse(cond("f_score", "gte", 6))
+
+
+# --- values no database can hold, sizes, compilation ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        cond("joined", "between", ["2026-01-01", "9999-12-31"]),  # was a ValueError
+        cond("joined", "before", "0001-01-01"),  # was an OverflowError
+        cond("joined", "after", "0001-01-01"),
+        cond("first_purchase", "after", "1899-12-31"),
+        cond("purchased", "between", ["2026-01-01", "9999-01-01"]),
+        cond("expected_next_purchase", "between", ["2026-01-01", "9999-12-31"]),
+    ],
+)
+def test_dates_outside_1900_to_9998_are_refused_naming_the_node(condition):
+    from django.core.exceptions import ValidationError
+
+    from members.services.segments import segment_tree_check
+
+    tree = {"all": [cond("order_count", "gte", 0), condition]}
+    with translation.override("en"), pytest.raises(TreeError) as caught:
+        tree_parse(tree)
+    assert caught.value.errors == [
+        {"path": "all[1].value", "message": "A date from 1900-01-01 to 9998-12-31 is required."}
+    ]
+    with translation.override("en"), pytest.raises(ValidationError) as caught:
+        segment_tree_check(tree)
+    assert caught.value.message_dict["tree"] == [
+        "all[1].value: A date from 1900-01-01 to 9998-12-31 is required."
+    ]
+
+
+def test_the_last_and_first_accepted_days_count():
+    member("会员")
+    assert names(cond("joined", "between", ["1900-01-01", "9998-12-31"])) == {"会员"}
+    assert names(cond("joined", "after", "9998-12-31")) == set()
+
+
+@pytest.mark.parametrize("bad", [2**63, 2**64, 0, -1, "12345678901234567890123", 1.5, "x", True])
+def test_tag_ids_outside_bigint_are_refused_naming_the_node(bad):
+    tag = factories.TagFactory()
+    with translation.override("en"), pytest.raises(TreeError) as caught:
+        tree_parse({"any": [cond("tags", "has_any", [tag.pk, bad])]})
+    assert [e["path"] for e in caught.value.errors] == ["any[0].value"]
+    assert "Tags are given by their ids" in caught.value.errors[0]["message"]
+
+
+def test_the_largest_bigint_is_an_unknown_tag_not_a_crash():
+    with pytest.raises(TreeError) as caught:
+        tree_parse(cond("tags", "has_none", [2**63 - 1]))
+    assert caught.value.errors[0]["path"] == "value"
+    assert str(2**63 - 1) in caught.value.errors[0]["message"]
+
+
+@pytest.fixture
+def broken_field(monkeypatch):
+    """Register a field as another app would; ``how`` decides how its compilation fails."""
+    from members.segments import SegmentField
+    from members.segments import fields as registry
+
+    def register(name, compile_q, clean_value=None):
+        field = SegmentField(
+            name, name, "test", "number", ("gte",), compile_q, clean_value=clean_value
+        )
+        monkeypatch.setitem(registry._registry, name, field)
+        return field
+
+    return register
+
+
+def test_the_check_compiles_the_tree_and_names_the_node_that_fails(broken_field):
+    def explode(op, value, ctx):
+        raise OverflowError("date value out of range")
+
+    broken_field("test_overflow", explode)
+    tree = {"all": [cond("order_count", "gte", 1), {"not": cond("test_overflow", "gte", 1)}]}
+    with translation.override("en"), pytest.raises(TreeError) as caught:
+        tree_parse(tree)
+    assert [e["path"] for e in caught.value.errors] == ["all[1].not.value"]
+    assert "out of range" in caught.value.errors[0]["message"]
+
+
+def test_integers_beyond_bigint_are_caught_when_the_tree_compiles(broken_field):
+    # A field whose values reach the SQL as Python ints (Django guards comparisons, not IN):
+    # SQLite cannot bind 2**70, PostgreSQL would compare a bigint with a numeric.
+    broken_field(
+        "test_int",
+        lambda op, v, ctx: Q(order_count__in=[v]),
+        clean_value=lambda op, v: int(v),
+    )
+    with pytest.raises(TreeError) as caught:
+        tree_parse({"any": [cond("test_int", "gte", 5), cond("test_int", "gte", 2**70)]})
+    assert [e["path"] for e in caught.value.errors] == ["any[1].value"]
+    assert names(cond("test_int", "gte", 0)) == set()  # a fitting value still works
+
+
+def test_a_field_check_tripping_over_a_value_is_that_values_fault(broken_field):
+    # An app's clean_value that lets int()'s ValueError out: the value's fault, a 400.
+    broken_field(
+        "test_clean", lambda op, v, ctx: Q(pk__isnull=False), clean_value=lambda o, v: int(v)
+    )
+    with pytest.raises(TreeError) as caught:
+        tree_parse({"all": [cond("test_clean", "gte", "many")]})
+    assert [e["path"] for e in caught.value.errors] == ["all[0].value"]
+
+
+def test_size_limits_are_checked_before_any_value_is(django_assert_num_queries):
+    tag = factories.TagFactory()
+    wide = {"any": [cond("tags", "has_any", [tag.pk]) for _ in range(2000)]}
+    with (
+        django_assert_num_queries(0),
+        translation.override("en"),
+        pytest.raises(TreeError) as caught,
+    ):
+        tree_parse(wide)
+    assert caught.value.errors == [
+        {"path": "tree", "message": "A tree holds at most 50 conditions; this one has 2000."}
+    ]
+    deep = cond("tags", "has_any", [tag.pk])
+    for _ in range(5000):  # far deeper than Python's recursion limit
+        deep = {"not": deep}
+    with django_assert_num_queries(0), pytest.raises(TreeError) as caught:
+        tree_parse(deep)
+    assert [e["path"] for e in caught.value.errors] == ["not.not.not.not.not.not"]
+
+
+def test_tier_and_store_compile_to_their_ids_not_a_subquery():
+    gold = factories.TierFactory(code="gold")
+    store = factories.StoreFactory(code="SH01")
+    factories.StoreFactory(code="BJ01")
+    member("金", tier=gold, home_store=store)
+    member("无")
+    tree = {"all": [cond("tier", "in", ["gold"]), cond("store", "not_in", ["BJ01"])]}
+    sql = str(segment_members(tree, now=NOW).query)
+    assert "members_tier" not in sql and "members_store" not in sql
+    assert f'tier_id" IN ({gold.pk})' in sql
+    assert names(tree) == {"金"}
+    assert names(cond("store", "not_in", ["SH01"])) == {"无"}

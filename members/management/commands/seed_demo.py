@@ -1,4 +1,5 @@
-"""python manage.py seed_demo --members N [--seed S] [--reset] [--no-events]"""
+"""python manage.py seed_demo --members N [--orders-per-member X] [--seed S] [--reset]
+[--no-events]"""
 
 import sys
 
@@ -7,6 +8,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from members.demo import data
+from members.demo.generate import order_frequency_for
 from members.demo.seed import DemoDataExists, demo_seed
 
 
@@ -15,6 +17,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--members", type=int, default=1000, help=_("How many members."))
+        parser.add_argument(
+            "--orders-per-member",
+            type=float,
+            default=None,
+            help=_(
+                "Average orders per member (about 2 by default); buyers come back more or "
+                "less often to reach it. 5 with 1,000,000 members gives about 5M orders."
+            ),
+        )
         parser.add_argument("--seed", type=int, default=1, help=_("Same seed, same data."))
         parser.add_argument(
             "--reset",
@@ -34,6 +45,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["members"] < 0:
             raise CommandError(_("--members cannot be negative."))
+        if options["orders_per_member"] is not None:
+            try:
+                order_frequency_for(options["orders_per_member"])  # fails before any work
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
         bar = tqdm(
             total=options["members"],
             unit=_("members"),
@@ -52,6 +68,7 @@ class Command(BaseCommand):
                 reset=options["reset"],
                 check=not options["no_check"],
                 progress=progress,
+                orders_per_member=options["orders_per_member"],
             )
         except DemoDataExists as exc:
             raise CommandError(str(exc)) from exc

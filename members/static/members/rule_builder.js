@@ -33,11 +33,15 @@
     return node.kind !== undefined;
   }
 
+  // Operators whose value is a number of days, whatever the field's kind (a date field):
+  // members.segments.fields checks them as whole days, 1 to 36500.
+  var DAY_OPERATORS = ["within_last_days", "not_within_last_days", "within_next_days"];
+
   // Which inputs a condition's value needs.
   function shape(field, op) {
     if (op === "is_set" || op === "is_not_set") return "none";
     if (!field) return "json";
-    if (op === "within_last_days" || op === "not_within_last_days") return "days";
+    if (DAY_OPERATORS.indexOf(op) >= 0) return "days";
     var kind = field.kind;
     if (op === "between") return kind === "date" ? "date-pair" : "number-pair";
     if (kind === "number") return "number";
@@ -650,6 +654,9 @@
       evaluate();
     }
   }
+
+  // For tests (tests/members/test_admin_segments.py runs this file under Node).
+  window.SCRMRuleBuilder = { shape: shape, defaultValue: defaultValue };
 
   function start() {
     document.querySelectorAll("[data-rule-builder]").forEach(function (root) {
