@@ -196,15 +196,21 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Count now"), permissions=["change"])
     def count_now(self, request, queryset):
-        segments = list(queryset)
-        for segment in segments:
-            segment_count_refresh(segment=segment)
-        self.message_user(
-            request,
-            ngettext("Counted %(n)d segment.", "Counted %(n)d segments.", len(segments))
-            % {"n": len(segments)},
-            messages.SUCCESS,
-        )
+        counted = 0
+        for segment in queryset:
+            try:
+                segment_count_refresh(segment=segment)
+            except TreeError as exc:  # a tag its tree names was deleted since
+                self.message_user(request, _count_error(segment, exc), messages.ERROR)
+                continue
+            counted += 1
+        if counted:
+            self.message_user(
+                request,
+                ngettext("Counted %(n)d segment.", "Counted %(n)d segments.", counted)
+                % {"n": counted},
+                messages.SUCCESS,
+            )
 
     def count_view(self, request, object_id):
         if request.method != "POST":
@@ -212,7 +218,11 @@ class SegmentAdmin(admin.ModelAdmin):
         segment = get_object_or_404(Segment, pk=object_id)
         if not self.has_change_permission(request, segment):
             raise PermissionDenied
-        segment = segment_count_refresh(segment=segment)
+        try:
+            segment = segment_count_refresh(segment=segment)
+        except TreeError as exc:
+            self.message_user(request, _count_error(segment, exc), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:members_segment_change", args=[segment.pk]))
         self.message_user(
             request,
             _("“%(name)s” has %(count)s members now.")
@@ -229,6 +239,10 @@ class SegmentAdmin(admin.ModelAdmin):
             path("<int:object_id>/count/", view(self.count_view), name=f"{info}_count"),
             *super().get_urls(),
         ]
+
+
+def _count_error(segment: Segment, exc: TreeError) -> str:
+    return _("“%(name)s” cannot be counted: %(error)s") % {"name": segment.name, "error": exc}
 
 
 # --- rule tags (used by members.admin.tags) ---------------------------------------------------

@@ -176,6 +176,26 @@ def test_count_now_action_and_button(operator_admin, gold, gold_members):
     assert segment.cached_count == 4
 
 
+def test_counting_a_segment_whose_tag_was_deleted_says_so_instead_of_failing(operator_admin):
+    tag = factories.TagFactory()
+    segment = segment_create(
+        name="tagged", tree={"all": [{"field": "tags", "op": "has_any", "value": [tag.pk]}]}
+    )
+    tag.delete()
+    count_url = reverse("admin:members_segment_count", args=[segment.pk])
+    for response in (
+        operator_admin.post(
+            CHANGELIST,
+            {"action": "count_now", helpers.ACTION_CHECKBOX_NAME: [segment.pk]},
+            follow=True,
+            **EN,
+        ),
+        operator_admin.post(count_url, follow=True, **EN),
+    ):
+        assert response.status_code == 200
+        assert "cannot be counted" in response.content.decode()
+
+
 def test_guides_get_no_segments(guide_admin, gold):
     segment = segment_create(name="gold", tree=gold_tree(gold))
     assert guide_admin.get(CHANGELIST).status_code == 403
