@@ -3,33 +3,46 @@ hooks, registered in CampaignsConfig.ready)."""
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from campaigns.models import GuideTask, MiniProgramSubscription, SmsReply, SubscriptionSpend
 from members.models import Member
 
 
-def _erase(member: Member) -> dict:
+def _sms_replies(ids: list[int]):
+    """The opt-out replies of these records: linked to them, or sent from one of their phones
+    before the number was known to be theirs (a reply from an unknown number keeps no member)."""
+    phones = [p for p in Member.objects.filter(pk__in=ids).values_list("phone", flat=True) if p]
+    return SmsReply.objects.filter(Q(member_id__in=ids) | Q(member__isnull=True, phone__in=phones))
+
+
+def _erase(member: Member, *, merged_ids: list[int]) -> dict:
     from campaigns.services.dispatch import member_touchpoints_stop
 
+    ids = [member.pk, *merged_ids]
     return {
         # Nothing more is sent: planned and waiting contacts go (sent ones stay, anonymous, in
         # the campaign's results).
-        "pending_touchpoints": member_touchpoints_stop(member=member),
+        "pending_touchpoints": member_touchpoints_stop(member_ids=ids),
         # A guide task holds the message as sent, the member's name in it.
-        "guide_tasks": GuideTask.objects.filter(member=member).delete()[0],
+        "guide_tasks": GuideTask.objects.filter(member_id__in=ids).delete()[0],
         "miniprogram_subscriptions": (
-            MiniProgramSubscription.objects.filter(member=member).delete()[0]
-            + SubscriptionSpend.objects.filter(member=member).delete()[0]
+            MiniProgramSubscription.objects.filter(member_id__in=ids).delete()[0]
+            + SubscriptionSpend.objects.filter(member_id__in=ids).delete()[0]
         ),
-        "sms_replies": SmsReply.objects.filter(member=member).delete()[0],
+        "sms_replies": _sms_replies(ids).delete()[0],
     }
 
 
-def _data_copy(member: Member) -> dict:
-    tasks = GuideTask.objects.filter(member=member).order_by("pk")
-    subscriptions = MiniProgramSubscription.objects.filter(member=member).order_by("template_id")
+def _data_copy(member: Member, *, merged_ids: list[int]) -> dict:
     from campaigns.models import Touchpoint
 
-    touchpoints = Touchpoint.objects.filter(member=member).order_by("pk")
+    ids = [member.pk, *merged_ids]
+    tasks = GuideTask.objects.filter(member_id__in=ids).order_by("pk")
+    subscriptions = MiniProgramSubscription.objects.filter(member_id__in=ids).order_by(
+        "template_id"
+    )
+    touchpoints = Touchpoint.objects.filter(member_id__in=ids).order_by("pk")
     return {
         "touchpoints": [
             {"campaign": name, "channel": channel, "state": state, "sent_at": sent_at}
@@ -49,7 +62,7 @@ def _data_copy(member: Member) -> dict:
         ],
         "sms_replies": [
             {"reply": content, "received_at": received_at}
-            for content, received_at in SmsReply.objects.filter(member=member)
+            for content, received_at in _sms_replies(ids)
             .order_by("pk")
             .values_list("content", "received_at")
         ],

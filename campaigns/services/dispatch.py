@@ -557,8 +557,9 @@ def due_count(*, now: datetime | None = None) -> int:
     return Touchpoint.objects.filter(state__in=DUE_STATES, send_after__lte=now)[:1].count()
 
 
-def member_touchpoints_stop(*, member: Member) -> int:
-    """Drop a member's unsent touchpoints (erasure): nothing further is sent to them."""
+def member_touchpoints_stop(*, member_ids: list[int]) -> int:
+    """Drop the unsent touchpoints of these members (erasure): nothing further is sent to
+    them."""
     return Touchpoint.objects.filter(
-        member=member, state__in=[*DUE_STATES, TouchpointState.SENDING]
+        member_id__in=member_ids, state__in=[*DUE_STATES, TouchpointState.SENDING]
     ).delete()[0]

@@ -51,6 +51,7 @@ ENTRY_EVENTS: dict[str, str] = {
     "group.joined": _("joined a community group"),
     "group.left": _("left a community group"),
     "group.dissolving": _("is in a flash group about to close"),
+    "group.dissolved": _("was in a group that closed"),
 }
 
 # Variant buckets use another salt than holdout buckets (as in the fan-out).

@@ -73,3 +73,22 @@ def test_the_guide_task_list_has_no_n_plus_one(django_assert_num_queries):
     run_all(now=NOON + timedelta(days=3))
     with django_assert_num_queries(len(one.captured_queries)):
         assert len(client.get("/api/v1/guide-tasks/").json()["results"]) == 7
+
+
+def test_erasure_reaches_replies_from_the_members_phone_and_their_merged_records():
+    member, merged = factories.MemberFactory(), factories.MemberFactory()
+    guide = factories.GuideFactory()
+    (old,) = members_with_consent(1, "wecom", guide=guide, wecom_external_userid="wm-old")
+    launch(campaign_on("wecom"))
+    run_all()
+    member_merge(survivor=member, merged=old)
+    # A reply that arrived before the number was anyone's: kept without a member.
+    SmsReply.objects.create(reply_id="r-unknown", phone=member.phone, content="TD")
+    SmsReply.objects.create(reply_id="r-other", phone="+8613000000000", content="TD")
+    assert merged.pk and GuideTask.objects.filter(member=old).exists()
+
+    counts = member_erase(member=member)
+
+    assert counts["sms_replies"] == 1 and counts["guide_tasks"] == 1
+    assert list(SmsReply.objects.values_list("reply_id", flat=True)) == ["r-other"]
+    assert not GuideTask.objects.exists()

@@ -42,6 +42,13 @@ GUIDE_PERMISSIONS = (
     "members.view_coupon",
     "members.view_event",
     "members.view_consent",
+    # Community groups of their own store (the groups admin filters by store).
+    "groups.view_communitygroup",
+    "groups.add_communitygroup",
+    "groups.change_communitygroup",
+    "groups.view_joincode",
+    "groups.add_joincode",
+    "groups.view_groupmembership",
 )
 
 
