@@ -41,7 +41,7 @@ from campaigns.models import (
 )
 from campaigns.services.schedule import quiet_until
 from members.choices import ConsentStatus, MemberStatus
-from members.models import Consent, Coupon, CouponTemplate, Guide, Member, Store
+from members.models import Consent, Coupon, CouponTemplate, Guide, Store
 from members.services.benefits import coupons_issue_keyed
 
 logger = logging.getLogger(__name__)
