@@ -12,7 +12,8 @@ Measures, on the same connection in the same run:
 - the upline of the deepest member: referrals.selectors.upline with the node in hand (as the
   API has it after its 404 check): ids parsed from the path, one query, one round trip;
   against a recursive CTE walking parent ids from the member id, both returning the
-  ancestors' member rows;
+  ancestors' member rows (also printed: with the node lookup, and restricted to active
+  members as the API's operators see them);
 - the downline count of the largest subtree: referrals.selectors.downline_count, the index
   range count over the tree (the verdict), the stored counter (printed, not judged), the
   per-level counts, against a recursive CTE over parent ids;
@@ -299,10 +300,9 @@ def report(r: dict) -> None:
     print(f"  recursive CTE from the member id (1)     {up_cte:8.2f} ms")
     for label in ("largest", "near_25k"):
         d = r[label]
-        title = "largest subtree" if label == "largest" else "a subtree of about 25k"
+        title = "the largest subtree" if label == "largest" else "a subtree of about 25k"
         print(
-            f"downline of the {title} (#{d['member']}: {d['downline']:,} members, "
-            f"{d['levels']} levels)"
+            f"downline of {title} (#{d['member']}: {d['downline']:,} members, {d['levels']} levels)"
         )
         print(
             f"  index range count (selectors.downline_count) {d['index_count_ms']:8.2f} ms"
