@@ -99,10 +99,10 @@ def test_guide_tasks_and_sms_replies_of_a_merged_record_are_erased(person):
     SmsReply.objects.filter(pk=replies[1].pk).update(member=tombstone)
     task = _guide_task(guide=guide, member=tombstone, text="王小美，您的会员日礼券到了")
 
+    # The campaign engine's sections cover the person, merged records included.
     copy = member_data_copy(member=survivor)
-    entry = next(r for r in copy["merged_records"] if r["id"] == tombstone.pk)
-    assert entry["guide_tasks"][0]["message"] == task.text
-    assert entry["sms_replies"][0]["reply"] == "TD 王小美"
+    assert [t["message"] for t in copy["guide_tasks"]] == [task.text]
+    assert [r["reply"] for r in copy["sms_replies"]] == ["TD 王小美", "TD 王小美"]
 
     counts = member_erase(member=survivor)
     assert counts["sms_replies"] == 2
