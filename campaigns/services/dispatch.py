@@ -41,7 +41,7 @@ from campaigns.models import (
 )
 from campaigns.services.schedule import quiet_until
 from members.choices import ConsentStatus, MemberStatus
-from members.models import Consent, Coupon, CouponTemplate, Guide, Store
+from members.models import Consent, Coupon, CouponTemplate, Guide, Member, Store
 from members.services.benefits import coupons_issue_keyed
 
 logger = logging.getLogger(__name__)
@@ -155,12 +155,16 @@ class _Caps:
         if longest and (self.overall or self.per_channel):
             # Transactional campaigns are few: filtered here rather than joined per row.
             service = set(Campaign.objects.filter(transactional=True).values_list("pk", flat=True))
-            rows = Touchpoint.objects.filter(
-                member_id__in=member_ids, state=TouchpointState.SENT, sent_at__gte=now - longest
-            ).values_list("member_id", "channel", "sent_at", "campaign_id")
-            for member_id, channel, sent_at, campaign_id in rows:
-                if campaign_id not in service:
-                    self.sent[member_id].append((channel, sent_at))
+            match, params = ids_match("member_id", member_ids)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT member_id, channel, sent_at, campaign_id FROM {_table()}"  # noqa: S608
+                    f" WHERE {match} AND state = %s AND sent_at >= %s",
+                    [*params, TouchpointState.SENT, db_datetime(now - longest)],
+                )
+                for member_id, channel, sent_at, campaign_id in cursor.fetchall():
+                    if campaign_id not in service:
+                        self.sent[member_id].append((channel, _aware(sent_at)))
 
     def allows(self, member_id: int, channel: str) -> bool:
         history = self.sent.get(member_id, ())
@@ -178,32 +182,58 @@ class _Caps:
         self.sent[member_id].append((channel, self.now))
 
 
+def ids_match(column: str, ids) -> tuple[str, list]:
+    """SQL matching ``column`` against ``ids``: one array parameter on PostgreSQL (the same
+    statement text for any batch, and no thousands of placeholders to build and parse), an IN
+    list elsewhere."""
+    ids = list(ids)
+    if not ids:
+        return "1 = 0", []
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [ids]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def _table() -> str:
+    return Touchpoint._meta.db_table
+
+
+# What sending needs of each claimed touchpoint and its member, named as the rows are used.
+_ROW_COLUMNS = (
+    ("id", "t.id"),
+    ("key", "t.key"),
+    ("campaign_id", "t.campaign_id"),
+    ("step_id", "t.step_id"),
+    ("variant_id", "t.variant_id"),
+    ("member_id", "t.member_id"),
+    ("channel", "t.channel"),
+    ("attempts", "t.attempts"),
+    ("coupon__code", "c.code"),
+    ("member__name", "m.name"),
+    ("member__status", "m.status"),
+    ("member__phone", "m.phone"),
+    ("member__openid", "m.openid"),
+    ("member__unionid", "m.unionid"),
+    ("member__wecom_external_userid", "m.wecom_external_userid"),
+    ("member__email", "m.email"),
+    ("member__guide_id", "m.guide_id"),
+    ("member__home_store_id", "m.home_store_id"),
+)
+
+
 def _rows(ids: list[int]) -> list[dict]:
     """The claimed touchpoints with what sending needs about their members, in one query."""
-    return list(
-        Touchpoint.objects.filter(pk__in=ids)
-        .order_by("pk")
-        .values(
-            "id",
-            "key",
-            "campaign_id",
-            "step_id",
-            "variant_id",
-            "member_id",
-            "channel",
-            "attempts",
-            "coupon__code",
-            "member__name",
-            "member__status",
-            "member__phone",
-            "member__openid",
-            "member__unionid",
-            "member__wecom_external_userid",
-            "member__email",
-            "member__guide_id",
-            "member__home_store_id",
+    match, params = ids_match("t.id", ids)
+    names = [name for name, _column in _ROW_COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(column for _name, column in _ROW_COLUMNS)}"  # noqa: S608
+            f" FROM {_table()} t JOIN {Member._meta.db_table} m ON m.id = t.member_id"
+            f" LEFT JOIN {Coupon._meta.db_table} c ON c.id = t.coupon_id"
+            f" WHERE {match} ORDER BY t.id",
+            params,
         )
-    )
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _names(model, ids) -> dict[int, str]:
@@ -315,11 +345,14 @@ def touchpoints_send(*, ids: list[int], now: datetime | None = None) -> dict[str
     }
     templates: dict[tuple[int, int], tuple[CompiledTemplate, CompiledTemplate, dict]] = {}
     member_ids = [r["member_id"] for r in rows]
-    consents = set(
-        Consent.objects.filter(member_id__in=member_ids, status=ConsentStatus.GRANTED).values_list(
-            "member_id", "channel"
+    match, params = ids_match("member_id", member_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT member_id, channel FROM {Consent._meta.db_table}"  # noqa: S608
+            f" WHERE {match} AND status = %s",
+            [*params, ConsentStatus.GRANTED],
         )
-    )
+        consents = set(cursor.fetchall())
     caps = _Caps(member_ids, now)
     guides = _guides(r["member__guide_id"] for r in rows)
     stores = _names(Store, (r["member__home_store_id"] for r in rows))
