@@ -106,6 +106,14 @@ else:
     # Persistent connections: 2-7x more requests/s than reconnecting per request (FACTS.md).
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
     _db["CONN_HEALTH_CHECKS"] = True
+    # psycopg prepares a statement after it has run this many times on a connection. Django's
+    # cursors bind parameters on the client and never prepare; only the member API's own
+    # constant statements run on a preparing cursor (members/api/member_rows.py, planning
+    # saved on every page). DB_PREPARE_THRESHOLD=0 turns it off, e.g. behind a PgBouncer
+    # older than 1.21 in transaction mode.
+    _prepare_threshold = env.int("DB_PREPARE_THRESHOLD", default=5)
+    if _prepare_threshold > 0:
+        _db.setdefault("OPTIONS", {})["prepare_threshold"] = _prepare_threshold
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -263,6 +271,9 @@ else:
         "processed_folder": str(_queue_dir / "processed"),
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # The transport looks for new messages on a timer: a fifth of a second keeps a welcome
+        # message (the priority queue) and a run of small tasks quick on a laptop.
+        "polling_interval": 0.2,
     }
 
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="scrm")
