@@ -2,7 +2,8 @@
 
 Sections:
   1. General: paths and subprocess helpers (project tests: health, settings, worker).
-  2. Factories as fixtures: added per app below (see tests/factories.py).
+  2. People and clients every app's tests use: stores, an operator, a guide, their roles, and
+     clients signed in as them (app conftests add their own on top).
 """
 
 from __future__ import annotations
@@ -66,4 +67,91 @@ def run_python() -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
-# --- 2. Factories as fixtures ----------------------------------------------------------------
+# --- 2. People and clients ------------------------------------------------------------------
+
+
+@pytest.fixture
+def store():
+    from tests import factories
+
+    return factories.StoreFactory()
+
+
+@pytest.fixture
+def other_store():
+    from tests import factories
+
+    return factories.StoreFactory()
+
+
+@pytest.fixture
+def operator():
+    from tests import factories
+
+    return factories.OperatorFactory()
+
+
+@pytest.fixture
+def guide(store):
+    from tests import factories
+
+    return factories.GuideFactory(store=store)
+
+
+@pytest.fixture
+def make_key_api():
+    """Build an API client authenticated by a real API key with the given scopes."""
+    from rest_framework.test import APIClient
+
+    from scrm.api.keys import api_key_create
+
+    def make(*scopes):
+        _key, secret = api_key_create(name="POS", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def staff_client():
+    """Build an API client signed in as the given staff user."""
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def roles(db):
+    """The "Operators" and "Shop guides" groups as `manage.py setup_roles` makes them."""
+    from members.management.commands.setup_roles import OPERATORS, SHOP_GUIDES, role_group
+
+    return {"operators": role_group(OPERATORS), "guides": role_group(SHOP_GUIDES)}
+
+
+@pytest.fixture
+def operator_admin(operator, roles):
+    """A Django test client signed in to the admin as an operator (Operators group)."""
+    from django.test import Client
+
+    operator.groups.add(roles["operators"])
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def guide_admin(guide, roles):
+    """A Django test client signed in to the admin as a shop guide (Shop guides group)."""
+    from django.test import Client
+
+    guide.user.groups.add(roles["guides"])
+    client = Client()
+    client.force_login(guide.user)
+    return client

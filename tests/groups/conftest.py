@@ -29,26 +29,6 @@ def _no_broker(monkeypatch):
 
 
 @pytest.fixture
-def store():
-    return factories.StoreFactory()
-
-
-@pytest.fixture
-def other_store():
-    return factories.StoreFactory()
-
-
-@pytest.fixture
-def operator():
-    return factories.OperatorFactory()
-
-
-@pytest.fixture
-def guide(store):
-    return factories.GuideFactory(store=store)
-
-
-@pytest.fixture
 def other_guide(other_store):
     return factories.GuideFactory(store=other_store)
 
@@ -118,44 +98,3 @@ def member_client():
         return client
 
     return make
-
-
-@pytest.fixture
-def staff_client():
-    def make(user):
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def make_key_api():
-    """An API client authenticated by a real API key with the given scopes."""
-    from scrm.api.keys import api_key_create
-
-    def make(*scopes):
-        _key, secret = api_key_create(name="POS", scopes=list(scopes))
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
-        return client
-
-    return make
-
-
-@pytest.fixture
-def roles(db):
-    from members.management.commands.setup_roles import OPERATORS, SHOP_GUIDES, role_group
-
-    return {"operators": role_group(OPERATORS), "guides": role_group(SHOP_GUIDES)}
-
-
-@pytest.fixture
-def operator_admin(operator, roles):
-    from django.test import Client
-
-    operator.groups.add(roles["operators"])
-    client = Client()
-    client.force_login(operator)
-    return client

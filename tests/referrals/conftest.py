@@ -30,26 +30,6 @@ def _no_broker(monkeypatch):
 
 
 @pytest.fixture
-def store():
-    return factories.StoreFactory()
-
-
-@pytest.fixture
-def other_store():
-    return factories.StoreFactory()
-
-
-@pytest.fixture
-def operator():
-    return factories.OperatorFactory()
-
-
-@pytest.fixture
-def guide(store):
-    return factories.GuideFactory(store=store)
-
-
-@pytest.fixture
 def programme(db):
     """The active programme: 100 points to the referrer and 50 to the new buyer on a first order
     of at least 100 within 30 days; commission 10 % and 5 % on two levels."""
@@ -148,55 +128,3 @@ def member_client():
         return client
 
     return make
-
-
-@pytest.fixture
-def staff_client():
-    def make(user):
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def make_key_api():
-    """An API client authenticated by a real API key with the given scopes."""
-    from scrm.api.keys import api_key_create
-
-    def make(*scopes):
-        _key, secret = api_key_create(name="POS", scopes=list(scopes))
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
-        return client
-
-    return make
-
-
-@pytest.fixture
-def roles(db):
-    """The "Operators" and "Shop guides" groups as `manage.py setup_roles` makes them."""
-    from members.management.commands.setup_roles import OPERATORS, SHOP_GUIDES, role_group
-
-    return {"operators": role_group(OPERATORS), "guides": role_group(SHOP_GUIDES)}
-
-
-@pytest.fixture
-def operator_admin(operator, roles):
-    from django.test import Client
-
-    operator.groups.add(roles["operators"])
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
-def guide_admin(guide, roles):
-    from django.test import Client
-
-    guide.user.groups.add(roles["guides"])
-    client = Client()
-    client.force_login(guide.user)
-    return client
