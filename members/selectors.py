@@ -17,14 +17,22 @@ from scrm.api.principals import ApiKeyPrincipal, MemberPrincipal
 def members_visible_to(actor) -> QuerySet[Member]:
     """Active members ``actor`` may see: operators and API keys all, a guide their store's,
     a signed-in member only themselves, anyone else nobody."""
-    active = Member.objects.filter(status=MemberStatus.ACTIVE)
+    conditions = member_visibility(actor)
+    if conditions is None:
+        return Member.objects.none()
+    return Member.objects.filter(**conditions)
+
+
+def member_visibility(actor) -> dict[str, object] | None:
+    """What members_visible_to selects, as exact ``{field: value}`` conditions on Member (None:
+    nobody), for read paths that write their own SQL (members.api.member_rows)."""
     if isinstance(actor, MemberPrincipal):
-        return active.filter(pk=actor.member_id)
+        return {"status": MemberStatus.ACTIVE, "id": actor.member_id}
     if isinstance(actor, ApiKeyPrincipal) or is_operator(actor):
-        return active
+        return {"status": MemberStatus.ACTIVE}
     if is_guide(actor):
-        return active.filter(home_store_id=actor.guide.store_id)
-    return Member.objects.none()
+        return {"status": MemberStatus.ACTIVE, "home_store_id": actor.guide.store_id}
+    return None
 
 
 def member_should_mask(actor) -> bool:

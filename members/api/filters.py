@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django_filters.fields import ModelMultipleChoiceField
 from drf_spectacular.utils import extend_schema_field
 
+from members.api.member_page import Equals
 from members.choices import ConsentChannel, ConsentStatus, OrderStatus, source_channels
 from members.identity import phone_normalise
 from members.models import Consent, Guide, Member, MemberTag, Order, Store, Tag, Tier
@@ -134,6 +135,56 @@ class MemberFilter(django_filters.FilterSet):
                 )
             )
         )
+
+
+# The member list's common filters, exact matches on indexed columns that the database checks
+# as it filters: a page that has members proves that the store and tier codes and the guide id
+# exist. They skip MemberFilter's form (which cost more than the page's statement) unless they
+# find nothing; then the form runs to tell an unknown value (400) from an empty result. Other
+# filters (source, whose rare values want the planner to see them, names, tags, dates...) go
+# through MemberFilter.
+_FAST_FILTERS = {"store", "tier", "guide"}
+_FAST_PARAMS = _FAST_FILTERS | {"page_size", "cursor"}
+
+
+def member_fast_filters(params) -> dict[str, object] | None:
+    """The query's filters as ``{store | tier | guide: value}`` when it uses only those (each
+    once, non-empty, a guide id in digits) besides the pagination parameters; else None, and
+    MemberFilter handles the query. The values are what MemberFilter filters by: store and
+    tier codes, guide id."""
+    found: dict[str, object] = {}
+    for name in params:
+        if name not in _FAST_PARAMS:
+            return None
+        values = params.getlist(name)
+        if len(values) != 1 or not values[0]:
+            return None
+        if name not in _FAST_FILTERS:
+            continue
+        value = values[0]
+        if name == "guide":
+            if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+                return None
+            value = int(value)
+        found[name] = value
+    return found
+
+
+def member_filter_conditions(filters: dict[str, object]) -> list[Equals]:
+    """member_fast_filters' result as conditions of members.api.member_rows'
+    render_member_page: codes are resolved inside the statement, so a store or tier created a
+    moment ago is found at once and nothing is cached."""
+    member = Member._meta
+    conditions = []
+    for name, field, code_table in (
+        ("store", "home_store", Store._meta.db_table),
+        ("tier", "tier", Tier._meta.db_table),
+        ("guide", "guide", None),
+    ):
+        if name in filters:
+            column = member.get_field(field).column
+            conditions.append(Equals(column, filters[name], code_table))
+    return conditions
 
 
 class OrderFilter(django_filters.FilterSet):

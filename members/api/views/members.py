@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from members.api.base import NewestFirstPagination, ScopedView, actor_user
 from members.api.errors import service_errors
-from members.api.filters import MemberFilter
-from members.api.member_rows import render_members
+from members.api.filters import MemberFilter, member_fast_filters, member_filter_conditions
+from members.api.member_page import Equals, render_member_page
+from members.api.member_rows import MemberJSON, render_members, render_queryset_page
+from members.api.renderers import RawJSON, RawJSONRenderer
 from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
 from members.api.serializers.members import MemberSerializer, MemberWriteSerializer
 from members.identity import phone_normalise
@@ -23,6 +29,7 @@ from members.models import Member
 from members.selectors import (
     member_should_mask,
     member_unmasked_by_permission,
+    member_visibility,
     members_visible_to,
 )
 from members.services.audit import unmasked_view_record
@@ -34,6 +41,25 @@ from scrm.api.permissions import OperatorOrScopedKey, StaffOrScopedKey, is_guide
 # changing their tier, is an operator's decision.
 GUIDE_LOCKED_FIELDS = ("home_store", "guide", "tier")
 IDENTITY_LOOKUPS = ("phone", "unionid", "openid")
+
+
+def _equals(fields: dict[str, object]) -> list[Equals]:
+    """``{field: value}`` exact conditions on Member (member_visibility's, an identity) as
+    render_member_page's conditions, with the values as the database stores them."""
+    conditions = []
+    for name, value in fields.items():
+        field = Member._meta.get_field(name)
+        conditions.append(
+            Equals(field.column, field.get_db_prep_value(value, connection, prepared=False))
+        )
+    return conditions
+
+
+def _results(rows: list) -> list | RawJSON:
+    """A page's results for the response: members PostgreSQL rendered pass through as bytes."""
+    if rows and all(isinstance(row, MemberJSON) for row in rows):
+        return RawJSON(b"[" + b",".join(row.json for row in rows) + b"]")
+    return rows
 
 
 @extend_schema_view(
@@ -54,6 +80,10 @@ class MemberViewSet(
     permission_classes = [StaffOrScopedKey]
     filterset_class = MemberFilter
     pagination_class = NewestFirstPagination
+    renderer_classes = [
+        RawJSONRenderer,
+        *(r for r in api_settings.DEFAULT_RENDERER_CLASSES if not issubclass(r, JSONRenderer)),
+    ]
     lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -61,26 +91,68 @@ class MemberViewSet(
         return members_visible_to(self.request.user)
 
     def _rows(self, queryset, *, where: str) -> list[dict]:
-        """The members of ``queryset`` as the caller may see them. A guide who sees them
-        unmasked thanks to the unmask permission leaves an audit row per response."""
+        """The members of ``queryset`` as the caller may see them, audited (_audited)."""
+        rows = render_members(queryset, mask=member_should_mask(self.request.user))
+        return self._audited(rows, where=where)
+
+    def _audited(self, rows: list, *, where: str) -> list:
+        """A guide who sees members unmasked thanks to the unmask permission leaves an audit
+        row per response."""
         user = self.request.user
-        rows = render_members(queryset, mask=member_should_mask(user))
         if member_unmasked_by_permission(user):
-            unmasked_view_record(actor=user, member_ids=[r["id"] for r in rows], where=where)
+            ids = [row.id if isinstance(row, MemberJSON) else row["id"] for row in rows]
+            unmasked_view_record(actor=user, member_ids=ids, where=where)
         return rows
 
     def list(self, request):
+        """One statement finds and renders the page (members.api.member_page), after the
+        caller's authentication: the common exact filters skip the FilterSet's form, shop
+        systems' lookups by phone or WeChat id skip the cursor too (a unique row, same
+        response shape), and any other query goes through MemberFilter into the same
+        statement. Pages PostgreSQL rendered are sent as it wrote them (RawJSONRenderer)."""
+        user = request.user
+        render = {
+            "mask": member_should_mask(user),
+            "raw": isinstance(getattr(request, "accepted_renderer", None), RawJSONRenderer),
+        }
+        visible = member_visibility(user)
         identity = self._identity_lookup(request)
         if identity is not None:
-            # Shop systems look members up by phone at the till: one indexed row, so the
-            # generic filter form and the cursor machinery are skipped (same response shape).
-            rows = self._rows(self.get_queryset().filter(**identity), where="api.lookup")
-            return Response({"next": None, "previous": None, "results": rows})
-        # The cursor walks ids only (an index scan); the page is then rendered in one statement.
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values("id"))
-        ids = [row["id"] for row in page] if page else []
-        rows = self._rows(Member.objects.filter(pk__in=ids), where="api.list") if ids else []
-        return self.get_paginated_response(rows)
+            rows = []
+            if visible is not None:
+                rows = render_member_page(
+                    where=_equals({**visible, **identity}),
+                    after=None,
+                    descending=True,
+                    offset=0,
+                    limit=None,
+                    **render,
+                )
+            rows = self._audited(rows, where="api.lookup")
+            return Response({"next": None, "previous": None, "results": _results(rows)})
+        paginator = self.paginator
+        fast = member_fast_filters(request.query_params) if visible is not None else None
+        if fast is not None:
+            where = _equals(visible) + member_filter_conditions(fast)
+            try:
+                rows = paginator.paginate_rows(
+                    request, lambda **page: render_member_page(where=where, **page, **render)
+                )
+            except NotFound:
+                if fast:  # an unknown code is a 400 before a bad cursor is a 404, as it was
+                    self.filter_queryset(self.get_queryset())
+                raise
+            if not rows and fast:
+                # Nothing found: MemberFilter's form tells an unknown store, tier or guide
+                # (its 400, its messages) from filters that match nobody.
+                self.filter_queryset(self.get_queryset())
+        else:
+            queryset = self.filter_queryset(self.get_queryset())
+            rows = paginator.paginate_rows(
+                request, lambda **page: render_queryset_page(queryset, **page, **render)
+            )
+        rows = self._audited(rows, where="api.list")
+        return paginator.get_paginated_response(_results(rows))
 
     @staticmethod
     def _identity_lookup(request) -> dict | None:
