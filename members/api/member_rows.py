@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg.adapt import Loader
@@ -103,28 +103,57 @@ def _select_list() -> str:
     return _select_lists[vendor]
 
 
-class _PreparingCursor(psycopg.Cursor):
-    """A server-side binding cursor: psycopg prepares a statement it has run
-    ``prepare_threshold`` times on the connection, so PostgreSQL stops planning it on every
-    request. Django's own cursors bind on the client and never prepare."""
+class _PreparingCursor(psycopg.RawCursor):
+    """A server-side binding cursor with PostgreSQL's own placeholders ($1): psycopg prepares
+    a statement it has run ``prepare_threshold`` times on the connection, so PostgreSQL stops
+    planning it on every request, and psycopg does not parse the statement (~9 kB, past the
+    size it caches its parsing for) for %s placeholders on every run. Django's own cursors
+    bind on the client and never prepare."""
 
 
 def _cursor(*, prepare: bool):
-    """A Django cursor (counted by assertNumQueries, logged under DEBUG). With ``prepare``,
-    on PostgreSQL when prepared statements are enabled (DATABASES OPTIONS
-    prepare_threshold, scrm/settings.py), one over a server-side binding cursor: only for our
-    own statements, whose text is constant and whose parameters are plain values."""
-    if not prepare or connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        return connection.cursor()
-    connection.validate_thread_sharing()
-    raw = _PreparingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+    """(cursor, native): a Django cursor (counted by assertNumQueries, logged under DEBUG)
+    and whether it takes $1 placeholders. With ``prepare``, on PostgreSQL when prepared
+    statements are enabled (DATABASES OPTIONS prepare_threshold, scrm/settings.py), one over
+    _PreparingCursor: only for our own statements, whose text is constant and whose
+    parameters are plain values."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not prepare or db.vendor != "postgresql":
+        return db.cursor(), False
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    if db.connection.prepare_threshold is None:
+        return db.cursor(), False
+    db.validate_thread_sharing()
+    raw = _PreparingCursor(db.connection)
+    return (db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)), True
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with its %s placeholders as $1, $2, ... (it has no other %)."""
+    parts = sql.split("%s")
+    numbered = [parts[0]]
+    for number, part in enumerate(parts[1:], start=1):
+        numbered.append(f"${number}{part}")
+    return "".join(numbered)
+
+
+# Prepared statements as the bytes sent, by time zone and FROM clause: the same bytes object
+# each time also keeps its hash for psycopg's prepared-statement lookup. Bounded: page sizes and
+# offsets vary, and hand-made cursors should not grow it without end.
+_statements: dict[tuple[str, str], bytes] = {}
+_MAX_STATEMENTS = 500
+
+
+def _statement(tz_name: str, source: str) -> bytes:
+    key = (tz_name, source)
+    statement = _statements.get(key)
+    if statement is None:
+        if len(_statements) >= _MAX_STATEMENTS:
+            _statements.clear()
+        statement = f"SELECT m.id, {member_json(tz_name)} FROM {source}".encode()
+        _statements[key] = statement
+    return statement
 
 
 def _iso(value, tz):
@@ -211,22 +240,26 @@ def render_queryset_page(
 def render_rows(
     source: str, params, *, mask: bool, raw: bool, prepare: bool
 ) -> list[dict | MemberJSON]:
-    """Run ``SELECT <member> FROM <source>`` (members as ``m``) and return its rows rendered."""
+    """Run ``SELECT <member> FROM <source>`` (members as ``m``, %s placeholders) and return
+    its rows rendered."""
     tz_name = getattr(timezone.get_current_timezone(), "key", None)
-    if connection.vendor == "postgresql" and tz_name:
-        with _cursor(prepare=prepare) as cursor:
-            if raw and not mask:
-                cursor.adapters.register_loader("text", _BytesLoader)
-            cursor.execute(f"SELECT m.id, {member_json(tz_name)} FROM {source}", params)
-            rows = cursor.fetchall()
+    cursor, native = _cursor(prepare=prepare)
+    with cursor:
+        if cursor.db.vendor != "postgresql" or not tz_name:
+            source = _numbered(source) if native else source
+            cursor.execute(f"SELECT {_select_list()} FROM {source}", params)
+            return _format(cursor.fetchall(), mask=mask)
         if raw and not mask:
-            return [MemberJSON(pk, text) for pk, text in rows]
-        members = [json.loads(text) for _pk, text in rows]
-        return [_masked(member) for member in members] if mask else members
-    with _cursor(prepare=prepare) as cursor:
-        cursor.execute(f"SELECT {_select_list()} FROM {source}", params)
+            cursor.adapters.register_loader("text", _BytesLoader)
+        if native:
+            cursor.execute(_statement(tz_name, _numbered(source)), params)
+        else:
+            cursor.execute(f"SELECT m.id, {member_json(tz_name)} FROM {source}", params)
         rows = cursor.fetchall()
-    return _format(rows, mask=mask)
+    if raw and not mask:
+        return [MemberJSON(pk, text) for pk, text in rows]
+    members = [json.loads(text) for _pk, text in rows]
+    return [_masked(member) for member in members] if mask else members
 
 
 def _masked(member: dict) -> dict:
