@@ -75,6 +75,30 @@ rows = dict(Touchpoint.objects.filter(campaign_id=CAMPAIGN)
 print(json.dumps(rows))
 """
 
+# Where the time went (read after the workers stopped, so their statistics are flushed): when
+# the fan-out ended and the first and last batches were claimed (sent_at), relative to launch,
+# and how many touchpoint updates were HOT (no index entry written: the claims).
+DETAIL = """
+import json
+from django.db import connection
+from django.db.models import Max, Min
+from campaigns.models import Run, Touchpoint
+run = Run.objects.filter(campaign_id=CAMPAIGN).first()
+sent = Touchpoint.objects.filter(campaign_id=CAMPAIGN).aggregate(first=Min("sent_at"),
+                                                                 last=Max("sent_at"))
+with connection.cursor() as cursor:
+    cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                   " WHERE relname = 'campaigns_touchpoint'")
+    updates, hot = cursor.fetchone()
+print(json.dumps({
+    "created": run.created_at.timestamp() if run else None,
+    "fanned_out": run.fanned_out_at.timestamp() if run and run.fanned_out_at else None,
+    "first_sent": sent["first"].timestamp() if sent["first"] else None,
+    "last_sent": sent["last"].timestamp() if sent["last"] else None,
+    "updates": updates, "hot": hot,
+}))
+"""
+
 TASKS = """
 import json, time
 from scrm.celery import app
@@ -169,6 +193,8 @@ def main() -> None:
     finally:
         _stop(workers)
 
+    detail_code = DETAIL.replace("CAMPAIGN", str(campaign))
+    before = _shell(detail_code, env)
     workers = _workers(env)
     try:
         time.sleep(3)
@@ -188,6 +214,7 @@ def main() -> None:
     finally:
         _stop(workers)
 
+    after = _shell(detail_code, env)
     members = setup["members"]
     rate = members / elapsed
     floor_rate = members / setup["insert_select"]
@@ -200,4 +227,20 @@ def main() -> None:
         f"to a task per member: {rate / per_task_rate:.1f}x faster"
     )
     print(f"  states: {json.dumps(rows)}")
+
+    def since_launch(name: str) -> str:
+        return f"+{after[name] - launched:.1f} s" if after[name] else "-"
+
+    updates = after["updates"] - before["updates"]
+    hot = after["hot"] - before["hot"]
+    print(
+        f"  timeline: run created {since_launch('created')}, fan-out done "
+        f"{since_launch('fanned_out')}; sent_at (its batch's claim) from "
+        f"{since_launch('first_sent')} to {since_launch('last_sent')}"
+    )
+    print(
+        f"  touchpoint updates: {updates:,}, HOT (no index entries) {hot:,} ({hot / updates:.0%})"
+        if updates
+        else "  touchpoint updates: none counted"
+    )
     print(f"  [{'ok' if elapsed <= TARGET_SECONDS else 'MISSED'}] 1M-member campaign <= 30 s")

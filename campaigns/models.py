@@ -237,6 +237,8 @@ class Run(models.Model):
 
 class TouchpointState(models.TextChoices):
     PENDING = "pending", _("pending")
+    # No longer written: a claimed row stays "pending" with claimed_at set (migration 0006
+    # turned the rows in it back to pending, their claims kept); read as in flight.
     SENDING = "sending", _("sending")
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
@@ -360,16 +362,18 @@ class Touchpoint(models.Model):
             # What the dispatcher claims: due rows only, a small partial index.
             # Ordered by (send_after, id) so a sender walks it from where its last batch ended
             # instead of wading through the entries of rows already sent (a queue table's
-            # dead index entries wait for vacuum).
+            # dead index entries wait for vacuum). A claim keeps the row "pending" and sets
+            # claimed_at, which no index covers: on PostgreSQL it is a HOT update (no index
+            # entry written), with room left in each page for it (fillfactor, migration 0006).
+            # Stale claims are found by this index too (they are due rows).
             models.Index(
                 fields=["send_after", "id"],
                 name="touchpoint_due",
                 condition=Q(state__in=["pending", "deferred"]),
             ),
-            # Stale claims of dead workers.
-            models.Index(
-                fields=["claimed_at"], name="touchpoint_claimed", condition=Q(state="sending")
-            ),
+            # Rows a worker of an older release left in "sending" (empty otherwise), for the
+            # sweep to hand back; on id, which no claim changes.
+            models.Index(fields=["id"], name="touchpoint_sending", condition=Q(state="sending")),
             # Frequency caps and attribution: a member's recent sends.
             models.Index(fields=["member", "sent_at"], name="touchpoint_member_sent"),
             # A campaign's rows: results, cancelling, and its touchpoint list paged by id.

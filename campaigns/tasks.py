@@ -12,11 +12,10 @@ from django.conf import settings
 from django.db import transaction
 
 # Long loops end well inside the broker's visibility timeout and Celery's time limits; the next
-# message (or tick) carries on where they stopped.
+# message (or tick) carries on where they stopped. A fan-out runs in one task for up to this
+# long (a million members take seconds) and starts senders after its first chunk, so sending
+# overlaps the rest of it on the other workers; a fan-out that goes on queues itself again.
 BUDGET_SECONDS = 50.0
-# A fan-out works in short slices and starts senders after each, so sending overlaps the rest
-# of the fan-out on the other workers instead of waiting for the whole audience.
-FAN_OUT_SLICE_SECONDS = 3.0
 
 
 @shared_task(name="campaigns.tick")
@@ -44,26 +43,38 @@ def campaigns_tick() -> dict:
     }
 
 
-def dispatchers_start() -> None:
-    """Queue SCRM_DISPATCH_PARALLEL sending loops (after commit)."""
-    for _ in range(settings.SCRM_DISPATCH_PARALLEL):
+def dispatchers_start(count: int | None = None) -> None:
+    """Queue ``count`` (SCRM_DISPATCH_PARALLEL) sending loops (after commit)."""
+    for _ in range(settings.SCRM_DISPATCH_PARALLEL if count is None else count):
         transaction.on_commit(dispatch.delay)
 
 
 @shared_task(name="campaigns.run_fan_out")
 def run_fan_out(run_id: int) -> bool:
-    """Fan a run out for a slice of time, start senders for what is planned so far, and queue
-    itself again until the audience is exhausted."""
+    """Fan a run out for up to BUDGET_SECONDS, queueing itself again until the audience is
+    exhausted. Senders start as soon as the first touchpoints are committed: all but one of
+    SCRM_DISPATCH_PARALLEL (at least one) to run beside the fan-out on the other workers, and
+    one more when this fan-out ends and its worker is free."""
     from campaigns.models import Run
     from campaigns.services.fanout import run_fan_out as fan_out
 
     run = Run.objects.filter(pk=run_id).first()
     if run is None:
         return True
-    done = fan_out(run=run, budget_seconds=FAN_OUT_SLICE_SECONDS)
-    if not done:
+
+    def senders_beside() -> None:
+        dispatchers_start(max(1, settings.SCRM_DISPATCH_PARALLEL - 1))
+
+    resumed = run.planned > 0  # touchpoints are waiting already
+    if resumed:
+        senders_beside()
+    done = fan_out(
+        run=run, budget_seconds=BUDGET_SECONDS, on_planned=None if resumed else senders_beside
+    )
+    if done:
+        dispatchers_start(1)
+    else:
         transaction.on_commit(lambda: run_fan_out.delay(run_id))
-    dispatchers_start()
     return done
 
 

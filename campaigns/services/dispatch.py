@@ -4,28 +4,29 @@ Guardrails are enforced here, at send time, whatever the campaign says: the memb
 be active and reachable on the channel, have consent for it (marketing), be under the
 frequency caps, and it must not be quiet hours (the touchpoint is deferred, never dropped).
 
-Claims are one UPDATE … RETURNING over due rows (FOR UPDATE SKIP LOCKED on PostgreSQL), so two
-workers never take the same row; a worker that dies leaves rows in "sending", which the sweep
-hands back after SCRM_DISPATCH_CLAIM_TIMEOUT. The outcome of a batch is written in one
-statement per state. A batch is hundreds of rows: the per-row Python work is a dict lookup and
-a template join.
+Claims are campaigns.services.claims: one statement takes a batch and returns what sending
+needs of each row and its member (a HOT update on PostgreSQL). The outcome is written in one
+statement per state and value. Per-row Python work is a few tuple and dict lookups, a string
+format and the channel's Message.
 
 Channels are called in chunks paced by their rate limit (campaigns.ratelimit). A worker waits
 for its channel's next window, but only for a third of the claim timeout after it claimed the
 batch: what it has not started by then goes back to the queue untouched (not a retry), so a
-worker held up by a slow or busy channel never keeps rows long enough for the sweep to hand
-them to a second worker (docs/channels.md, "Rate limits").
+worker held up by a slow or busy channel never keeps rows long enough for a second worker to
+take them over (docs/channels.md, "Rate limits").
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from campaigns import ratelimit
@@ -39,74 +40,63 @@ from campaigns.models import (
     Touchpoint,
     TouchpointState,
 )
+from campaigns.services.claims import (
+    ADDRESS_AT,
+    DUE_STATES,
+    R_ATTEMPTS,
+    R_CAMPAIGN,
+    R_CHANNEL,
+    R_COUPON,
+    R_GUIDE,
+    R_ID,
+    R_KEY,
+    R_MEMBER,
+    R_NAME,
+    R_STATUS,
+    R_STEP,
+    R_STORE,
+    R_VARIANT,
+    aware,
+    claim_rows,
+    db_datetime,
+    due_count,
+    ids_match,
+    int_array,
+    member_touchpoints_stop,
+    outbox_table,
+    touchpoint_rows,
+    touchpoints_claim,
+    touchpoints_claim_ids,
+    touchpoints_reclaim_stale,
+)
 from campaigns.services.schedule import quiet_until
 from members.choices import ConsentStatus, MemberStatus
-from members.models import Consent, Coupon, CouponTemplate, Guide, Member, Store
+from members.models import Consent, Coupon, CouponTemplate, Guide, Store
 from members.services.benefits import coupons_issue_keyed
+
+# Claiming lives in campaigns.services.claims; these names are also this module's.
+__all__ = [
+    "DUE_STATES",
+    "db_datetime",
+    "dispatch_batch",
+    "dispatch_once",
+    "dispatch_until_done",
+    "due_count",
+    "ids_match",
+    "member_touchpoints_stop",
+    "send_paced",
+    "touchpoints_claim",
+    "touchpoints_claim_ids",
+    "touchpoints_reclaim_stale",
+    "touchpoints_send",
+    "touchpoints_send_now",
+]
 
 logger = logging.getLogger(__name__)
 
-DUE_STATES = (TouchpointState.PENDING, TouchpointState.DEFERRED)
 # At most this many messages per send_batch call, so the deadline is looked at between chunks
 # even on channels without a rate limit.
 SEND_CHUNK = 100
-
-
-def db_datetime(value: datetime):
-    """A datetime as the database stores it, for raw SQL parameters (SQLite keeps UTC text;
-    the ORM converts its own parameters, raw statements must do it here)."""
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def touchpoints_claim(
-    *, limit: int, now: datetime | None = None, after: tuple | None = None
-) -> tuple[list[int], tuple | None]:
-    """Atomically take up to ``limit`` due touchpoints for this worker (state "sending").
-
-    Returns their ids and the (send_after, id) position of the last one: pass it back as
-    ``after`` to continue from there on the next call."""
-    now = now or timezone.now()
-    table = Touchpoint._meta.db_table
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    where, params = "", []
-    if after is not None:
-        where, params = " AND (send_after, id) > (%s, %s)", [db_datetime(after[0]), after[1]]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608
-            f"WHERE id IN (SELECT id FROM {table} WHERE state IN (%s, %s) AND send_after <= %s"
-            f"{where} ORDER BY send_after, id LIMIT %s{lock}) RETURNING id, send_after",
-            (
-                TouchpointState.SENDING,
-                db_datetime(now),
-                *DUE_STATES,
-                db_datetime(now),
-                *params,
-                limit,
-            ),
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        return [], None
-    last = max(rows, key=lambda row: (_aware(row[1]), row[0]))
-    return [row[0] for row in rows], (_aware(last[1]), last[0])
-
-
-def touchpoints_claim_ids(*, ids: list[int], now: datetime | None = None) -> list[int]:
-    """Atomically take those of ``ids`` that are still due (a welcome message sent at once):
-    rows another worker claimed or sent meanwhile are left alone."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        claimable = Touchpoint.objects.filter(
-            pk__in=ids, state__in=DUE_STATES, send_after__lte=now
-        ).order_by("pk")
-        if connection.vendor == "postgresql":
-            claimable = claimable.select_for_update(skip_locked=True)
-        taken = list(claimable.values_list("pk", flat=True))
-        Touchpoint.objects.filter(pk__in=taken, state__in=DUE_STATES).update(
-            state=TouchpointState.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    return taken
 
 
 def touchpoints_send_now(*, ids: list[int], now: datetime | None = None) -> dict[str, int]:
@@ -116,28 +106,13 @@ def touchpoints_send_now(*, ids: list[int], now: datetime | None = None) -> dict
     return touchpoints_send(ids=taken, now=now) if taken else {}
 
 
-def _aware(value):
-    # SQLite hands raw RETURNING timestamps back as text; PostgreSQL as aware datetimes.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
-
-
-def touchpoints_reclaim_stale(*, now: datetime | None = None) -> int:
-    """Hand rows claimed by a worker that died back to the queue. The provider may have seen
-    the message already; the touchpoint key sent with it lets providers drop the repeat."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.SCRM_DISPATCH_CLAIM_TIMEOUT)
-    return Touchpoint.objects.filter(state=TouchpointState.SENDING, claimed_at__lt=cutoff).update(
-        state=TouchpointState.PENDING, claimed_at=None
-    )
+# --- guardrails and content ------------------------------------------------------------------
 
 
 class _Caps:
     """Frequency caps for a batch: sends per member in rolling windows, across all channels
-    (one contact budget) and per channel; counts include what this batch sends."""
+    (one contact budget) and per channel; counts include what this batch sends. Transactional
+    sends neither count nor are counted."""
 
     def __init__(self, member_ids: list[int], now: datetime):
         self.overall = [(n, timedelta(days=d)) for n, d in settings.SCRM_FREQUENCY_CAPS["all"]]
@@ -150,24 +125,30 @@ class _Caps:
             + [w for caps in self.per_channel.values() for _n, w in caps]
             + [timedelta(0)]
         )
+        self.active = bool(longest) and bool(self.overall or self.per_channel)
+        # A member with no recent send passes unless some cap allows no send at all.
+        self.first_free = all(
+            n >= 1 for n, _w in self.overall + [c for v in self.per_channel.values() for c in v]
+        )
         self.now = now
-        self.sent: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-        if longest and (self.overall or self.per_channel):
-            # Transactional campaigns are few: filtered here rather than joined per row.
-            service = set(Campaign.objects.filter(transactional=True).values_list("pk", flat=True))
-            match, params = ids_match("member_id", member_ids)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT member_id, channel, sent_at, campaign_id FROM {_table()}"  # noqa: S608
-                    f" WHERE {match} AND state = %s AND sent_at >= %s",
-                    [*params, TouchpointState.SENT, db_datetime(now - longest)],
-                )
-                for member_id, channel, sent_at, campaign_id in cursor.fetchall():
-                    if campaign_id not in service:
-                        self.sent[member_id].append((channel, _aware(sent_at)))
+        self.sent: dict[int, list[tuple[str, datetime]]] = {}
+        if not self.active or not member_ids:
+            return
+        match, params = ids_match("t.member_id", member_ids)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT t.member_id, t.channel, t.sent_at FROM {outbox_table()} t"  # noqa: S608
+                f" JOIN {Campaign._meta.db_table} k ON k.id = t.campaign_id"
+                f" WHERE {match} AND t.state = %s AND t.sent_at >= %s AND NOT k.transactional",
+                [*params, TouchpointState.SENT, db_datetime(now - longest)],
+            )
+            for member_id, channel, sent_at in cursor.fetchall():
+                self.sent.setdefault(member_id, []).append((channel, aware(sent_at)))
 
     def allows(self, member_id: int, channel: str) -> bool:
-        history = self.sent.get(member_id, ())
+        history = self.sent.get(member_id)
+        if not history:
+            return self.first_free
         for limit, window in self.overall:
             since = self.now - window
             if sum(1 for _c, at in history if at >= since) >= limit:
@@ -179,61 +160,11 @@ class _Caps:
         return True
 
     def record(self, member_id: int, channel: str) -> None:
-        self.sent[member_id].append((channel, self.now))
-
-
-def ids_match(column: str, ids) -> tuple[str, list]:
-    """SQL matching ``column`` against ``ids``: one array parameter on PostgreSQL (the same
-    statement text for any batch, and no thousands of placeholders to build and parse), an IN
-    list elsewhere."""
-    ids = list(ids)
-    if not ids:
-        return "1 = 0", []
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [ids]
-    return f"{column} IN ({', '.join(['%s'] * len(ids))})", ids
-
-
-def _table() -> str:
-    return Touchpoint._meta.db_table
-
-
-# What sending needs of each claimed touchpoint and its member, named as the rows are used.
-_ROW_COLUMNS = (
-    ("id", "t.id"),
-    ("key", "t.key"),
-    ("campaign_id", "t.campaign_id"),
-    ("step_id", "t.step_id"),
-    ("variant_id", "t.variant_id"),
-    ("member_id", "t.member_id"),
-    ("channel", "t.channel"),
-    ("attempts", "t.attempts"),
-    ("coupon__code", "c.code"),
-    ("member__name", "m.name"),
-    ("member__status", "m.status"),
-    ("member__phone", "m.phone"),
-    ("member__openid", "m.openid"),
-    ("member__unionid", "m.unionid"),
-    ("member__wecom_external_userid", "m.wecom_external_userid"),
-    ("member__email", "m.email"),
-    ("member__guide_id", "m.guide_id"),
-    ("member__home_store_id", "m.home_store_id"),
-)
-
-
-def _rows(ids: list[int]) -> list[dict]:
-    """The claimed touchpoints with what sending needs about their members, in one query."""
-    match, params = ids_match("t.id", ids)
-    names = [name for name, _column in _ROW_COLUMNS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(column for _name, column in _ROW_COLUMNS)}"  # noqa: S608
-            f" FROM {_table()} t JOIN {Member._meta.db_table} m ON m.id = t.member_id"
-            f" LEFT JOIN {Coupon._meta.db_table} c ON c.id = t.coupon_id"
-            f" WHERE {match} ORDER BY t.id",
-            params,
-        )
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        history = self.sent.get(member_id)
+        if history is None:
+            self.sent[member_id] = [(channel, self.now)]
+        else:
+            history.append((channel, self.now))
 
 
 def _names(model, ids) -> dict[int, str]:
@@ -250,51 +181,76 @@ def _guides(ids) -> dict[int, tuple[str, bool]]:
     return {pk: (name, active) for pk, name, active in rows}
 
 
-def _field_templates(options: dict) -> dict[str, CompiledTemplate]:
-    fields = options.get("fields") if isinstance(options, dict) else None
-    if not isinstance(fields, dict):
-        return {}
-    return {str(name): CompiledTemplate(str(text)) for name, text in fields.items()}
+class _Values(dict):
+    """Template values: a variable nothing filled renders empty."""
+
+    def __missing__(self, key):
+        return ""
 
 
-def _attach_coupons(to_send: dict, campaigns: dict, outcome: dict) -> None:
+def _formatter(template: CompiledTemplate):
+    """``template`` as a function of the values dict: a str.format_map (one C call per member)
+    of a format string made once from its parts."""
+    if not template.variables:
+        text = "".join(part for _is_var, part in template.parts)
+        return lambda _values: text
+    return "".join(
+        "{" + part + "}" if is_var else part.replace("{", "{{").replace("}", "}}")
+        for is_var, part in template.parts
+    ).format_map
+
+
+class _Compiled:
+    """One content (step, variant) ready to render: subject, body, option fields."""
+
+    def __init__(self, content: Content):
+        subject, body = CompiledTemplate(content.subject), CompiledTemplate(content.body)
+        fields = content.options.get("fields") if isinstance(content.options, dict) else None
+        fields = fields if isinstance(fields, dict) else {}
+        field_templates = {str(name): CompiledTemplate(str(text)) for name, text in fields.items()}
+        self.options = content.options
+        self.subject = _formatter(subject)
+        self.body = _formatter(body)
+        self.fields = {name: _formatter(t) for name, t in field_templates.items()}
+        self.variables = set(subject.variables) | set(body.variables)
+        for template in field_templates.values():
+            self.variables.update(template.variables)
+
+
+def _attach_coupons(send: list[tuple], campaign: Campaign, codes: dict, outcome: dict) -> list:
     """Issue the coupon each message offers, before it is rendered: one per touchpoint, keyed
-    by the touchpoint (a resend quotes the same code). Members the stock cannot serve are
-    skipped ("no coupon left") rather than sent a message without its code."""
-    wanted: dict[int, dict[str, int]] = defaultdict(dict)  # template -> {key: member}
-    for items in to_send.values():
-        for row, _address in items:
-            template_id = campaigns[row["campaign_id"]].coupon_template_id
-            if template_id and not row["coupon__code"]:
-                wanted[template_id][row["key"]] = row["member_id"]
+    by the touchpoint (a resend quotes the same code), committed before anything is sent.
+    Members the stock cannot serve are skipped ("no coupon left") rather than sent a message
+    without its code. ``codes`` gets {row id: code}; returns the rows still to send."""
+    if not campaign.coupon_template_id:
+        return send
+    wanted = {row[R_KEY]: row[R_MEMBER] for row in send if not row[R_COUPON]}
     if not wanted:
-        return
-    codes: dict[str, str] = {}
-    for template in CouponTemplate.objects.filter(pk__in=list(wanted)):
-        codes.update(coupons_issue_keyed(template=template, members_by_key=wanted[template.pk]))
-    linked = []
-    for channel_code, items in to_send.items():
-        kept = []
-        for row, address in items:
-            if not campaigns[row["campaign_id"]].coupon_template_id or row["coupon__code"]:
-                kept.append((row, address))
-            elif row["key"] in codes:
-                row["coupon__code"] = codes[row["key"]]
-                linked.append(row["id"])
-                kept.append((row, address))
-            else:
-                outcome["skip"].append((SkipReason.NO_COUPON, row["id"]))
-        to_send[channel_code] = kept
+        return send
+    template = CouponTemplate.objects.filter(pk=campaign.coupon_template_id).first()
+    issued = coupons_issue_keyed(template=template, members_by_key=wanted) if template else {}
+    kept, linked = [], []
+    for row in send:
+        if row[R_COUPON]:
+            kept.append(row)
+        elif row[R_KEY] in issued:
+            codes[row[R_ID]] = issued[row[R_KEY]]
+            linked.append(row)
+            kept.append(row)
+        else:
+            outcome["skip"].append((SkipReason.NO_COUPON, row[R_ID]))
     if linked:
         coupon_ids = dict(
-            Coupon.objects.filter(issue_key__in=list(codes)).values_list("issue_key", "pk")
+            Coupon.objects.filter(issue_key__in=[row[R_KEY] for row in linked]).values_list(
+                "issue_key", "pk"
+            )
         )
-        keys = {row["id"]: row["key"] for items in to_send.values() for row, _a in items}
         Touchpoint.objects.bulk_update(
-            [Touchpoint(pk=pk, coupon_id=coupon_ids[keys[pk]]) for pk in linked],
+            [Touchpoint(pk=row[R_ID], coupon_id=coupon_ids[row[R_KEY]]) for row in linked],
             ["coupon"],
             batch_size=1000,
         )
+    return kept
 
 
 def send_paced(channel: Channel, messages: list[Message], deadline: float) -> list:
@@ -321,7 +277,7 @@ def send_paced(channel: Channel, messages: list[Message], deadline: float) -> li
             chunk_results = channel.send_batch(chunk)
             if len(chunk_results) != len(chunk):
                 raise ValueError(f"{len(chunk_results)} results for {len(chunk)} messages")
-        except Exception as exc:  # an adapter bug must not strand the batch in "sending"
+        except Exception as exc:  # an adapter bug must not strand the batch claimed
             logger.exception("channel %s failed on a batch", channel.code)
             chunk_results = [Result(Outcome.RETRY, reason=f"{type(exc).__name__}: {exc}")] * len(
                 chunk
@@ -331,141 +287,191 @@ def send_paced(channel: Channel, messages: list[Message], deadline: float) -> li
     return results + [None] * (len(messages) - position)
 
 
+# --- sending ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cycle collector, triggered by allocation counts, would walk a batch's
+    thousands of new rows, dicts and messages again and again (and now and then every object of
+    the process): a third of the batch's Python time. Nothing a batch makes forms a reference
+    cycle (reference counting frees it all when the batch ends), so collection waits until
+    then."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def touchpoints_send(*, ids: list[int], now: datetime | None = None) -> dict[str, int]:
     """Send the claimed touchpoints ``ids`` and record each outcome; returns counts by state."""
     deadline = ratelimit.clock() + settings.SCRM_DISPATCH_CLAIM_TIMEOUT / 3
-    now = now or timezone.now()
-    rows = _rows(ids)
+    with _collector_paused():
+        return _send(touchpoint_rows(ids), now or timezone.now(), deadline)
+
+
+def _send(rows: list[tuple], now: datetime, deadline: float) -> dict[str, int]:
+    """Apply the guardrails to claimed ``rows``, send what passes, record every outcome."""
     if not rows:
         return {}
-    campaigns = {c.pk: c for c in Campaign.objects.filter(pk__in={r["campaign_id"] for r in rows})}
+    campaigns = {c.pk: c for c in Campaign.objects.filter(pk__in={r[R_CAMPAIGN] for r in rows})}
     contents = {
         (c.step_id, c.variant_id): c
-        for c in Content.objects.filter(step_id__in={r["step_id"] for r in rows})
+        for c in Content.objects.filter(step_id__in={r[R_STEP] for r in rows})
     }
-    templates: dict[tuple[int, int], tuple[CompiledTemplate, CompiledTemplate, dict]] = {}
-    member_ids = [r["member_id"] for r in rows]
-    match, params = ids_match("member_id", member_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT member_id, channel FROM {Consent._meta.db_table}"  # noqa: S608
-            f" WHERE {match} AND status = %s",
-            [*params, ConsentStatus.GRANTED],
-        )
-        consents = set(cursor.fetchall())
-    caps = _Caps(member_ids, now)
-    guides = _guides(r["member__guide_id"] for r in rows)
-    stores = _names(Store, (r["member__home_store_id"] for r in rows))
-    quiet_end = quiet_until(now)
-
     outcome: dict[str, list[tuple]] = defaultdict(list)  # state -> update rows
-    to_send: dict[str, list[tuple[dict, Message]]] = defaultdict(list)
+    # Rows of one campaign and channel are judged together: the campaign's status, whether it
+    # is marketing, quiet hours and the channel's needs are the same for all of them.
+    groups: dict[tuple[int, str], list[tuple]] = defaultdict(list)
     for row in rows:
-        campaign = campaigns[row["campaign_id"]]
-        channel = channel_get(row["channel"])
-        if campaign.status == CampaignStatus.CANCELLED:
-            outcome["skip"].append((SkipReason.CAMPAIGN_STOPPED, row["id"]))
-            continue
-        if campaign.status == CampaignStatus.PAUSED:
+        groups[(row[R_CAMPAIGN], row[R_CHANNEL])].append(row)
+    live = {}
+    for (campaign_id, code), items in groups.items():
+        campaign = campaigns.get(campaign_id)
+        if campaign is None or campaign.status == CampaignStatus.CANCELLED:
+            outcome["skip"].extend((SkipReason.CAMPAIGN_STOPPED, row[R_ID]) for row in items)
+        elif campaign.status == CampaignStatus.PAUSED:
             # Paused: back to the queue, looked at again in a few minutes.
-            outcome["defer"].append((now + timedelta(minutes=5), row["id"]))
-            continue
-        if row["member__status"] != MemberStatus.ACTIVE:
-            outcome["skip"].append((SkipReason.INACTIVE, row["id"]))
-            continue
-        if channel is None:
-            outcome["failed"].append(("unknown channel", row["id"]))
-            continue
-        address = (
-            row["member_id"]
-            if channel.address_column == "id"
-            else row.get(f"member__{channel.address_column}")
-        )
-        if not address:
-            outcome["skip"].append((SkipReason.NO_IDENTITY, row["id"]))
-            continue
-        if channel.requires_guide and not guides.get(row["member__guide_id"], ("", False))[1]:
-            # Sent through the owning guide: without an active one, nobody can send it.
-            outcome["skip"].append((SkipReason.NO_IDENTITY, row["id"]))
-            continue
-        if (
-            not campaign.transactional
-            and channel.consent
-            and (row["member_id"], channel.consent) not in consents
-        ):
-            outcome["skip"].append((SkipReason.NO_CONSENT, row["id"]))
-            continue
-        if not campaign.transactional and quiet_end is not None:
-            outcome["defer"].append((quiet_end, row["id"]))
-            continue
-        if not campaign.transactional and not caps.allows(row["member_id"], row["channel"]):
-            outcome["skip"].append((SkipReason.FREQUENCY_CAP, row["id"]))
-            continue
-        caps.record(row["member_id"], row["channel"])
-        pair = (row["step_id"], row["variant_id"])
-        if pair not in templates:
-            content = contents[pair]
-            templates[pair] = (
-                CompiledTemplate(content.subject),
-                CompiledTemplate(content.body),
-                _field_templates(content.options),
+            later = now + timedelta(minutes=5)
+            outcome["defer"].extend((later, row[R_ID]) for row in items)
+        else:
+            live[(campaign_id, code)] = (campaign, channel_get(code), items)
+    if not live:
+        return _record(outcome, now)
+
+    compiled = {pair: _Compiled(content) for pair, content in contents.items()}
+    variables = set().union(*(c.variables for c in compiled.values()))
+    quiet_end = quiet_until(now)
+    marketing = [(c, ch, items) for c, ch, items in live.values() if not c.transactional]
+    consent_members = {
+        r[R_MEMBER] for _c, ch, items in marketing if ch is not None and ch.consent for r in items
+    }
+    consents: set = set()
+    if consent_members:
+        match, params = ids_match("member_id", consent_members)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT member_id, channel FROM {Consent._meta.db_table}"  # noqa: S608
+                f" WHERE {match} AND status = %s",
+                [*params, ConsentStatus.GRANTED],
             )
-        to_send[row["channel"]].append((row, address))
+            consents = set(cursor.fetchall())
+    capped = (
+        []
+        if quiet_end is not None
+        else [r[R_MEMBER] for _c, _ch, items in marketing for r in items]
+    )
+    caps = _Caps(capped, now)
+    needs_guides = "guide_name" in variables or any(
+        ch is not None and ch.requires_guide for _c, ch, _i in live.values()
+    )
+    guides = _guides({r[R_GUIDE] for r in rows}) if needs_guides else {}
+    stores = _names(Store, {r[R_STORE] for r in rows}) if "store_name" in variables else {}
 
-    _attach_coupons(to_send, campaigns, outcome)
+    active = MemberStatus.ACTIVE
+    skip, failed, defer = outcome["skip"], outcome["failed"], outcome["defer"]
+    codes: dict[int, str] = {}
+    sending: list[tuple[Channel, list[tuple], list]] = []
+    for (_campaign_id, code), (campaign, channel, items) in live.items():
+        if channel is None:
+            for row in items:
+                if row[R_STATUS] != active:
+                    skip.append((SkipReason.INACTIVE, row[R_ID]))
+                else:
+                    failed.append(("unknown channel", row[R_ID]))
+            continue
+        is_marketing = not campaign.transactional
+        address_at = ADDRESS_AT.get(channel.address_column)
+        consent = channel.consent if is_marketing else None
+        guided = channel.requires_guide
+        quiet = is_marketing and quiet_end is not None
+        check_caps = is_marketing and caps.active
+        send, addresses = [], []
+        for row in items:
+            row_id = row[R_ID]
+            if row[R_STATUS] != active:
+                skip.append((SkipReason.INACTIVE, row_id))
+                continue
+            address = row[address_at] if address_at is not None else None
+            if not address:
+                skip.append((SkipReason.NO_IDENTITY, row_id))
+                continue
+            if guided and not guides.get(row[R_GUIDE], ("", False))[1]:
+                # Sent through the owning guide: without an active one, nobody can send it.
+                skip.append((SkipReason.NO_IDENTITY, row_id))
+                continue
+            if consent and (row[R_MEMBER], consent) not in consents:
+                skip.append((SkipReason.NO_CONSENT, row_id))
+                continue
+            if quiet:
+                defer.append((quiet_end, row_id))
+                continue
+            if check_caps:
+                if not caps.allows(row[R_MEMBER], code):
+                    skip.append((SkipReason.FREQUENCY_CAP, row_id))
+                    continue
+                caps.record(row[R_MEMBER], code)
+            send.append(row)
+            addresses.append(address)
+        if send:
+            by_row = dict(zip((r[R_ID] for r in send), addresses, strict=True))
+            send = _attach_coupons(send, campaign, codes, outcome)
+            sending.append((channel, send, [by_row[r[R_ID]] for r in send]))
 
-    for channel_code, items in to_send.items():
-        channel = channel_get(channel_code)
-        names = set()
-        for row, _address in items:
-            subject, body, fields = templates[(row["step_id"], row["variant_id"])]
-            names.update(subject.variables, body.variables)
-            for field_template in fields.values():
-                names.update(field_template.variables)
-        extra = app_variable_values(sorted(names), [row["member_id"] for row, _a in items])
+    for channel, send, addresses in sending:
+        extra = app_variable_values(sorted(variables), [r[R_MEMBER] for r in send])
         messages = []
-        for row, address in items:
-            subject, body, fields = templates[(row["step_id"], row["variant_id"])]
-            values = {
-                "member_name": row["member__name"],
-                "guide_name": guides.get(row["member__guide_id"], ("", False))[0],
-                "store_name": stores.get(row["member__home_store_id"], ""),
-                "coupon_code": row["coupon__code"] or "",
-            }
+        for row, address in zip(send, addresses, strict=True):
+            content = compiled[(row[R_STEP], row[R_VARIANT])]
+            values = _Values()
+            if "member_name" in variables:
+                values["member_name"] = row[R_NAME] or ""
+            if "guide_name" in variables:
+                values["guide_name"] = guides.get(row[R_GUIDE], ("", False))[0] or ""
+            if "store_name" in variables:
+                values["store_name"] = stores.get(row[R_STORE]) or ""
+            if "coupon_code" in variables:
+                values["coupon_code"] = row[R_COUPON] or codes.get(row[R_ID]) or ""
             for name, by_member in extra.items():
-                values[name] = by_member.get(row["member_id"], "")
-            content = contents[(row["step_id"], row["variant_id"])]
+                values[name] = by_member.get(row[R_MEMBER]) or ""
             messages.append(
                 Message(
-                    key=row["key"],
-                    member_id=row["member_id"],
+                    key=row[R_KEY],
+                    member_id=row[R_MEMBER],
                     address=str(address),
-                    subject=subject.render(values),
-                    body=body.render(values),
+                    subject=content.subject(values),
+                    body=content.body(values),
                     options=content.options,
-                    guide_id=row["member__guide_id"],
-                    fields={name: t.render(values) for name, t in fields.items()},
+                    guide_id=row[R_GUIDE],
+                    fields={name: render(values) for name, render in content.fields.items()},
                 )
             )
         results = send_paced(channel, messages, deadline)
-        for (row, _address), result in zip(items, results, strict=True):
+        sent = outcome["sent"]
+        for row, result in zip(send, results, strict=True):
             if result is None:
-                outcome["release"].append(row["id"])
+                outcome["release"].append(row[R_ID])
             elif result.outcome == Outcome.SENT:
-                outcome["sent"].append((result.provider_id[:100], row["id"]))
+                sent.append((result.provider_id[:100], row[R_ID]))
             elif result.outcome == Outcome.RETRY:
                 outcome["retry"].append((result.reason[:300], row))
             elif result.outcome == Outcome.SKIPPED:
                 known = result.reason in SkipReason.values
-                outcome["skip"].append(
-                    (result.reason if known else SkipReason.NO_IDENTITY, row["id"])
-                )
+                skip.append((result.reason if known else SkipReason.NO_IDENTITY, row[R_ID]))
             else:
-                outcome["failed"].append((result.reason[:300], row["id"]))
+                failed.append((result.reason[:300], row[R_ID]))
     return _record(outcome, now)
 
 
-# Outcome updates: column assignments and the PostgreSQL array types of their values.
+# --- recording -------------------------------------------------------------------------------
+
+# Outcome updates: column assignments and the PostgreSQL array types of their values. Every
+# outcome but "sent" applies only to rows still due: a row that was cancelled, left the
+# journey or was sent by another worker meanwhile keeps what it became (a send is recorded
+# whatever happened meanwhile: it went out).
 _UPDATES = {
     "sent": (
         "state = 'sent', sent_at = %s, provider_id = v.a, error = '', claimed_at = NULL",
@@ -483,7 +489,7 @@ _UPDATES = {
     "failed": ("state = 'failed', error = v.a, claimed_at = NULL", ("text",)),
     # Not started before the deadline (rate limit): due again at once, this claim not counted
     # as an attempt.
-    "release": ("state = 'pending', claimed_at = NULL, attempts = t.attempts - 1", ()),
+    "release": ("claimed_at = NULL, attempts = t.attempts - 1", ()),
 }
 _COUNT_NAMES = {
     "sent": "sent",
@@ -493,28 +499,45 @@ _COUNT_NAMES = {
     "retry": "retry",
     "failed": "failed",
 }
+# Outcomes with at most this many distinct values are written one statement per value with an
+# id array (the usual case: every sent row has the same empty provider id, one skip reason).
+_FEW_VALUES = 4
 
 
 def _update(cursor, kind: str, rows: list[tuple], now: datetime) -> None:
-    """Apply one outcome to ``rows`` = [(value, ..., id), ...]: one statement on PostgreSQL
-    (UPDATE … FROM unnest of arrays), executemany elsewhere."""
-    table = Touchpoint._meta.db_table
+    """Apply one outcome to ``rows`` = [(value, ..., id), ...]: on PostgreSQL one statement per
+    distinct value when they are few, else one UPDATE … FROM unnest of arrays; executemany
+    elsewhere."""
+    table = outbox_table()
     assignments, types = _UPDATES[kind]
     head = [db_datetime(now)] if "%s" in assignments else []
+    guard = "" if kind == "sent" else f" AND t.state IN ('{DUE_STATES[0]}', '{DUE_STATES[1]}')"
     if connection.vendor == "postgresql":
+        by_value: dict[tuple, list[int]] = defaultdict(list)
+        for row in rows:
+            by_value[row[:-1]].append(row[-1])
+        if len(by_value) <= _FEW_VALUES:
+            for values, ids in by_value.items():
+                simple = assignments.replace("v.a", "%s").replace("v.b", "%s")
+                cursor.execute(
+                    f"UPDATE {table} AS t SET {simple.replace('t.attempts', 'attempts')}"  # noqa: S608
+                    f" WHERE t.id = ANY(%s::bigint[]){guard}",
+                    [*head, *values, int_array(ids)],
+                )
+            return
         names = ["a", "b"][: len(types)]
         arrays = "".join(f"%s::{t}[], " for t in types)
         columns = list(zip(*rows, strict=True))
         cursor.execute(
             f"UPDATE {table} AS t SET {assignments.replace('t.attempts', 'attempts')} "  # noqa: S608
             f"FROM unnest({arrays}%s::bigint[]) AS v({''.join(n + ', ' for n in names)}id) "
-            "WHERE t.id = v.id",
-            [*head, *[list(c) for c in columns[:-1]], list(columns[-1])],
+            f"WHERE t.id = v.id{guard}",
+            [*head, *[list(c) for c in columns[:-1]], int_array(columns[-1])],
         )
         return
     simple = assignments.replace("v.a", "%s").replace("v.b", "%s").replace("t.attempts", "attempts")
     cursor.executemany(
-        f"UPDATE {table} SET {simple} WHERE id = %s",  # noqa: S608
+        f"UPDATE {table} AS t SET {simple} WHERE t.id = %s{guard}",  # noqa: S608
         [(*head, *row) for row in rows],
     )
 
@@ -525,12 +548,12 @@ def _record(outcome: dict[str, list[tuple]], now: datetime) -> dict[str, int]:
     failed = list(outcome["failed"])
     retry = []
     for reason, row in outcome["retry"]:
-        if row["attempts"] >= max_attempts:
-            failed.append((reason, row["id"]))
+        if row[R_ATTEMPTS] >= max_attempts:
+            failed.append((reason, row[R_ID]))
         else:
             # Exponential backoff: 1, 2, 4, 8 … minutes.
-            delay = timedelta(minutes=2 ** (row["attempts"] - 1))
-            retry.append((db_datetime(now + delay), reason, row["id"]))
+            delay = timedelta(minutes=2 ** (row[R_ATTEMPTS] - 1))
+            retry.append((db_datetime(now + delay), reason, row[R_ID]))
     batches = {
         "sent": outcome["sent"],
         "skip": outcome["skip"],
@@ -547,17 +570,23 @@ def _record(outcome: dict[str, list[tuple]], now: datetime) -> dict[str, int]:
     return counts
 
 
+# --- loops -----------------------------------------------------------------------------------
+
+
 def dispatch_batch(
     *, limit: int | None = None, now: datetime | None = None, after: tuple | None = None
 ) -> tuple[int, tuple | None]:
     """Claim one batch of due touchpoints (from position ``after``) and send it; returns how
     many were claimed and the position to continue from."""
-    ids, position = touchpoints_claim(
-        limit=limit or settings.SCRM_DISPATCH_BATCH, now=now, after=after
-    )
-    if ids:
-        touchpoints_send(ids=ids, now=now)
-    return len(ids), position
+    now = now or timezone.now()
+    with _collector_paused():
+        rows, position = claim_rows(
+            limit=limit or settings.SCRM_DISPATCH_BATCH, now=now, after=after
+        )
+        if rows:
+            deadline = ratelimit.clock() + settings.SCRM_DISPATCH_CLAIM_TIMEOUT / 3
+            _send(rows, now, deadline)
+    return len(rows), position
 
 
 def dispatch_once(*, limit: int | None = None, now: datetime | None = None) -> int:
@@ -567,9 +596,8 @@ def dispatch_once(*, limit: int | None = None, now: datetime | None = None) -> i
 
 def dispatch_until_done(*, now: datetime | None = None, budget_seconds: float = 50.0) -> int:
     """Send batch after batch, walking due rows by position, then once more from the start
-    (retries and deferrals fall due behind the position); returns how many were claimed."""
-    import time
-
+    (retries, deferrals and the claims of dead workers fall due behind the position); returns
+    how many were claimed."""
     started = time.monotonic()
     total, position = 0, None
     while time.monotonic() - started < budget_seconds:
@@ -582,17 +610,3 @@ def dispatch_until_done(*, now: datetime | None = None, budget_seconds: float = 
         else:
             break
     return total
-
-
-def due_count(*, now: datetime | None = None) -> int:
-    """How many touchpoints are due now (tells the tick whether to start dispatchers)."""
-    now = now or timezone.now()
-    return Touchpoint.objects.filter(state__in=DUE_STATES, send_after__lte=now)[:1].count()
-
-
-def member_touchpoints_stop(*, member_ids: list[int]) -> int:
-    """Drop the unsent touchpoints of these members (erasure): nothing further is sent to
-    them."""
-    return Touchpoint.objects.filter(
-        member_id__in=member_ids, state__in=[*DUE_STATES, TouchpointState.SENDING]
-    ).delete()[0]

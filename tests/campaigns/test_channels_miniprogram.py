@@ -279,7 +279,8 @@ def test_a_worker_dying_after_the_send_never_costs_a_second_subscription(wechat,
         patch.setattr(dispatch, "_record", die)
         with pytest.raises(SystemExit):
             dispatch_once(now=NOON)
-    assert Touchpoint.objects.get().state == TouchpointState.SENDING
+    claimed = Touchpoint.objects.get()  # left claimed: still pending, with its claim stamped
+    assert claimed.state == TouchpointState.PENDING and claimed.claimed_at is not None
     later = NOON + timedelta(minutes=10)
     assert touchpoints_reclaim_stale(now=later) == 1
     dispatch_once(now=later)
