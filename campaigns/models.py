@@ -262,7 +262,9 @@ class Touchpoint(models.Model):
     """The outbox: one planned contact, sent at most once (its ``key`` is unique)."""
 
     # Unique through Meta.constraints rather than unique=True, which would add a second
-    # (LIKE) index on PostgreSQL that nothing here uses.
+    # (LIKE) index on PostgreSQL that nothing here uses. On PostgreSQL the column is
+    # COLLATE "C" (migration 0006, not declared here: SQLite has no such collation); a later
+    # AlterField of it must set that again.
     key = models.CharField(_("idempotency key"), max_length=80)
     # Only the indexes the dispatcher, caps and reports use (below), and no database-level
     # foreign keys: a 1M-member fan-out pays for every index and every deferred FK check on
