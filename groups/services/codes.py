@@ -127,7 +127,7 @@ def join_code_update(*, code: JoinCode, **values) -> JoinCode:
     unknown = sorted(set(values) - set(EDITABLE_FIELDS))
     if unknown:
         raise ValidationError({field: [_("This field cannot be changed.")] for field in unknown})
-    code = JoinCode.objects.select_for_update().get(pk=code.pk)
+    code = JoinCode.objects.select_for_update(no_key=True).get(pk=code.pk)
     values = join_code_values_clean(dict(values), instance=code)
     for field, value in values.items():
         setattr(code, field, value)

@@ -247,7 +247,7 @@ def _place(rule: LayeringRule, members: QuerySet[Member], *, now: datetime) -> d
 @transaction.atomic
 def _fill(group_id: int, rule, candidates: QuerySet[Member], *, now: datetime) -> list[int]:
     group = (
-        CommunityGroup.objects.select_for_update()
+        CommunityGroup.objects.select_for_update(no_key=True)
         .filter(pk=group_id, status=GroupStatus.OPEN)
         .first()
     )
@@ -260,7 +260,7 @@ def _fill(group_id: int, rule, candidates: QuerySet[Member], *, now: datetime) -
 def _open_and_fill(code: JoinCode, rule, candidates, *, now: datetime):
     """Open the pool's next group (under the code's lock) and fill it. Returns (ids, 1), or
     (None, 0) when no group may be opened, ([], 0) when a concurrent writer made room."""
-    locked = JoinCode.objects.select_for_update().get(pk=code.pk)
+    locked = JoinCode.objects.select_for_update(no_key=True).get(pk=code.pk)
     if selectors.pool_with_room(locked, now=now).exists():
         return [], 0
     if not candidates.exists():

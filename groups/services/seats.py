@@ -7,9 +7,9 @@ after waiting for a concurrent writer, so two joins racing for the last seat can
 it; on SQLite writers are serialised by IMMEDIATE transactions. A CHECK constraint
 (``member_count <= capacity``) backs it in the database.
 
-Lock order, to keep concurrent writers free of deadlocks: member, then join code (only when
-a pool is full and the next group must be opened), then group, then membership rows. Nothing
-takes a code's lock while holding a group's.
+Lock order, to keep concurrent writers free of deadlocks: member, then join code (a join by
+code always takes it: joins of one code take turns), then group, then membership rows.
+Nothing takes a code's lock while holding a group's.
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ def _full(code: str = "full") -> ValidationError:
 
 
 def _lock_active_member(member: Member) -> Member:
-    # The lock makes a double tap (two joins of one member at once) end with one seat.
-    member = Member.objects.select_for_update().get(pk=member.pk)
+    # The lock makes a double tap (two joins of one member at once) end with one seat. (No key
+    # update: rows that merely reference the member, its events, need not wait.)
+    member = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
     if member.status != MemberStatus.ACTIVE:
         raise ValidationError({"member": [_("This member was merged or erased.")]})
     return member
@@ -151,22 +152,12 @@ def group_open_from_template(*, code: JoinCode, now: datetime) -> CommunityGroup
 
 
 def _seat_in_pool(code: JoinCode, *, now: datetime) -> CommunityGroup:
-    def first_with_room() -> CommunityGroup | None:
-        for group_id in list(selectors.pool_with_room(code, now=now).values_list("pk", flat=True)):
-            if seats_take(group_id=group_id, now=now):
-                return CommunityGroup.objects.get(pk=group_id)
-        return None
-
-    group = first_with_room()
-    if group is not None:
-        return group
-    # Every group looked full. Only one joiner at a time may open the next group: the others
-    # wait on the code's row, then find the group it opened.
-    locked = JoinCode.objects.select_for_update().get(pk=code.pk)
-    group = first_with_room()
-    if group is not None:
-        return group
-    group = group_open_from_template(code=locked, now=now)
+    """A seat in the first group of the pool with room, opening the next group when all are
+    full. The caller holds the code's row lock (joins of one code take turns)."""
+    for group_id in list(selectors.pool_with_room(code, now=now).values_list("pk", flat=True)):
+        if seats_take(group_id=group_id, now=now):
+            return CommunityGroup.objects.get(pk=group_id)
+    group = group_open_from_template(code=code, now=now)
     if not seats_take(group_id=group.pk, now=now):
         raise _full()
     group.refresh_from_db()
@@ -194,6 +185,12 @@ def group_join_by_code(
     existing = selectors.pool_membership(member_id=member.pk, code=join_code)
     if existing is not None:
         return existing, False
+    # Joins of one code take turns on the code's row (FOR NO KEY UPDATE: memberships that
+    # reference the code can still be written meanwhile). Seats are then taken in the lock
+    # order member, code, group for everyone, so racing joiners never deadlock, and only one
+    # of them opens the next group when the pool is full. A join is a few milliseconds, so a
+    # code serves hundreds of joins a second this way.
+    join_code = JoinCode.objects.select_for_update(no_key=True).get(pk=join_code.pk)
     group = _seat_in_pool(join_code, now=now)
     membership = GroupMembership.objects.create(
         group=group, member=member, how=JoinMethod.CODE, code=join_code, joined_at=now
