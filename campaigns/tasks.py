@@ -15,7 +15,7 @@ from django.db import transaction
 # message (or tick) carries on where they stopped. A fan-out runs in one task for up to this
 # long (a million members take seconds) and starts senders after its first chunk, so sending
 # overlaps the rest of it on the other workers; a fan-out that goes on queues itself again.
-BUDGET_SECONDS = 50.0
+BUDGET_SECONDS = settings.SCRM_TASK_BUDGET_SECONDS
 
 
 @shared_task(name="campaigns.tick")

@@ -461,6 +461,9 @@ SCRM_DISPATCH_PARALLEL = env.int("SCRM_DISPATCH_PARALLEL", default=2)
 SCRM_DISPATCH_MAX_ATTEMPTS = env.int("SCRM_DISPATCH_MAX_ATTEMPTS", default=5)
 # A claim older than this belongs to a worker that died: the sweep hands it back.
 SCRM_DISPATCH_CLAIM_TIMEOUT = env.int("SCRM_DISPATCH_CLAIM_TIMEOUT", default=120)
+# Seconds a fan-out or sending task works before it queues its successor: well inside the
+# broker's visibility timeout and Celery's time limits.
+SCRM_TASK_BUDGET_SECONDS = env.float("SCRM_TASK_BUDGET_SECONDS", default=50.0)
 SCRM_WEBHOOK_URL = env("SCRM_WEBHOOK_URL", default="")
 SCRM_WEBHOOK_SECRET = env("SCRM_WEBHOOK_SECRET", default="")
 SCRM_WEBHOOK_TIMEOUT = env.float("SCRM_WEBHOOK_TIMEOUT", default=5.0)
