@@ -116,6 +116,7 @@ def campaign_rules_check(campaign: Campaign, steps: list[dict], variants: dict[s
     if campaign.ends_at and campaign.starts_at and campaign.ends_at <= campaign.starts_at:
         fail("ends_at", _("The end must come after the start."))
     if not 0 <= campaign.holdout_percent <= 50:
+        # xgettext:no-python-format
         fail("holdout_percent", _("A holdout of 0 to 50% is allowed."))
     if not 1 <= campaign.attribution_days <= 90:
         fail("attribution_days", _("An attribution window of 1 to 90 days is allowed."))

@@ -27,7 +27,15 @@ class ValueModelFit(models.Model):
     params = models.JSONField(_("parameters"))
     # BG/NBD's total log-likelihood over the fitted members; NULL for the fallback.
     log_likelihood = models.FloatField(_("log-likelihood"), null=True, blank=True)
-    converged = models.BooleanField(_("converged"))
+    # True only when both real models were fitted and converged; False when either fell back
+    # (diagnostics say which and why).
+    converged = models.BooleanField(
+        _("both models fitted"),
+        help_text=_(
+            "BG/NBD and Gamma-Gamma both converged; otherwise a fallback was used (see the "
+            "diagnostics)."
+        ),
+    )
     n_members = models.PositiveIntegerField(_("members fitted"))
     diagnostics = models.JSONField(_("diagnostics"), default=dict)
 
