@@ -27,7 +27,7 @@ from members.models import Segment
 from members.segments import TreeError, segment_members, tree_explain, tree_parse
 from members.selectors import member_should_mask
 from members.services.segments import (
-    rule_tag_refresh,
+    rule_tag_apply,
     segment_count_refresh,
     segment_create,
     segment_tree_check,
@@ -258,22 +258,21 @@ def apply_tag_rules(modeladmin, request, queryset):
     plain tags among the selection are skipped."""
     tags = list(queryset.filter(rule__isnull=False).select_related("group").order_by("pk"))
     skipped = queryset.filter(rule__isnull=True).count()
-    added = removed = 0
+    added = removed = applied = 0
     for tag in tags:
-        try:
-            tag_added, tag_removed = rule_tag_refresh(tag=tag)
-        except (TreeError, ValidationError) as exc:
-            # A rule naming a tag deleted since: say which, apply the others.
+        result = rule_tag_apply(tag=tag)
+        if "error" in result:
+            # Say which rule failed and why (it is kept on the tag too); apply the others.
             modeladmin.message_user(
                 request,
                 _("The rule of “%(tag)s” cannot be applied: %(error)s")
-                % {"tag": tag, "error": exc},
+                % {"tag": tag, "error": result["error"]},
                 messages.ERROR,
             )
             continue
-        added += tag_added
-        removed += tag_removed
-    applied = len(tags)
+        added += result["added"]
+        removed += result["removed"]
+        applied += 1
     if applied:
         modeladmin.message_user(
             request,

@@ -15,7 +15,7 @@ from members.models import Tag, TagGroup
 from members.services.segments import tag_rule_set
 from members.services.tags import MAX_TAGS, tag_create, tag_group_create
 
-RULE_STATS = ("rule_refreshed_at", "rule_added", "rule_removed")
+RULE_STATS = ("rule_refreshed_at", "rule_added", "rule_removed", "rule_failed_at", "rule_error")
 
 
 class TagForm(forms.ModelForm):
@@ -87,7 +87,15 @@ class TagGroupAdmin(admin.ModelAdmin):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     form = TagForm
-    list_display = ("name", "group", "sort", "has_rule", "rule_refreshed_at", "created_at")
+    list_display = (
+        "name",
+        "group",
+        "sort",
+        "has_rule",
+        "rule_refreshed_at",
+        "rule_failing",
+        "created_at",
+    )
     list_filter = ("group",)
     list_select_related = ("group",)
     search_fields = ("name", "group__name")
@@ -110,6 +118,11 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description=_("rule tag"), boolean=True)
     def has_rule(self, obj):
         return obj.rule is not None
+
+    @admin.display(description=_("rule failing"), boolean=True, ordering="rule_failed_at")
+    def rule_failing(self, obj):
+        # None (no icon) for plain tags: only a rule can fail.
+        return bool(obj.rule_error) if obj.rule is not None else None
 
     def save_model(self, request, obj, form, change):
         if change:

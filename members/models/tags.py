@@ -41,6 +41,10 @@ class Tag(models.Model):
     rule_refreshed_at = models.DateTimeField(_("rule last applied"), null=True, blank=True)
     rule_added = models.PositiveIntegerField(_("members added last time"), default=0)
     rule_removed = models.PositiveIntegerField(_("members removed last time"), default=0)
+    # Why the last refresh of the rule failed (the tag was left as it was); cleared by the next
+    # success or a new rule. Operators see it in the admin without reading the worker's logs.
+    rule_error = models.TextField(_("rule error"), blank=True, default="")
+    rule_failed_at = models.DateTimeField(_("rule failed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("tag")

@@ -121,7 +121,9 @@ def tag_rule_set(*, tag: Tag, tree) -> Tag:
     if tree is not None:
         segment_tree_check(tree)
     tag.rule = tree
-    tag.save(update_fields=["rule"])
+    # An error was about the rule it replaces.
+    tag.rule_error, tag.rule_failed_at = "", None
+    tag.save(update_fields=["rule", "rule_error", "rule_failed_at"])
     if tree is None:
         members_untag(
             members=Member.objects.filter(
@@ -146,38 +148,50 @@ def rule_tag_refresh(*, tag: Tag, now=None) -> tuple[int, int]:
     ).exclude(pk__in=matching.values("pk"))
     removed = members_untag(members=stale, tags=[tag])
     Tag.objects.filter(pk=tag.pk).update(
-        rule_refreshed_at=now, rule_added=added, rule_removed=removed
+        rule_refreshed_at=now,
+        rule_added=added,
+        rule_removed=removed,
+        rule_error="",
+        rule_failed_at=None,
     )
     return added, removed
 
 
-def rule_tags_refresh(*, now=None) -> dict[str, dict]:
-    """Refresh every rule tag, each in its own transaction: one bad rule does not hold the
-    others back. Returns {tag: {"added", "removed"} or {"error"}} and logs it.
+def rule_tag_apply(*, tag: Tag, now=None) -> dict:
+    """Refresh one rule tag and report how it went: ``{"added", "removed"}``, or ``{"error"}``
+    when the rule failed, in which case nothing of the tag's members changed and the error
+    is kept on the tag (``rule_error``, ``rule_failed_at``) for operators to see.
 
     A rule fails for reasons found only when it runs: it names a tag deleted since, it was
     saved before a check existed, a field another app registered breaks, or the database
-    gives up (a statement timeout). Its tag is left as it was (``rule_refreshed_at`` stays
-    at the last success) and the error is logged and returned in the job's result, which
-    the beat job's task result keeps; Tag has no column for it."""
+    gives up (a statement timeout)."""
     now = now or timezone.now()
-    report: dict[str, dict] = {}
-    for tag in Tag.objects.filter(rule__isnull=False).select_related("group").order_by("pk"):
-        started = time.monotonic()
-        try:
-            added, removed = rule_tag_refresh(tag=tag, now=now)
-        except (TreeError, ValidationError) as exc:
-            # A rule that no longer holds (a tag it named was deleted): reported, not fatal.
-            logger.warning("rule tag %s skipped: %s", tag.pk, exc)
-            report[str(tag)] = {"error": str(exc)}
-            continue
-        except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
-            # rule_tag_refresh's transaction has rolled back: nothing of this tag changed.
-            logger.exception("rule tag %s failed", tag.pk)
-            report[str(tag)] = {"error": f"{type(exc).__name__}: {exc}"}
-            continue
-        report[str(tag)] = {"added": added, "removed": removed}
+    started = time.monotonic()
+    try:
+        added, removed = rule_tag_refresh(tag=tag, now=now)
+    except (TreeError, ValidationError) as exc:
+        # A rule that no longer holds (a tag it named was deleted): reported, not fatal.
+        logger.warning("rule tag %s skipped: %s", tag.pk, exc)
+        error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
+        # rule_tag_refresh's transaction has rolled back: nothing of this tag changed.
+        logger.exception("rule tag %s failed", tag.pk)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
         logger.info(
             "rule tag %s: +%s -%s in %.2fs", tag.pk, added, removed, time.monotonic() - started
         )
-    return report
+        return {"added": added, "removed": removed}
+    Tag.objects.filter(pk=tag.pk).update(rule_error=error[:2000], rule_failed_at=now)
+    return {"error": error}
+
+
+def rule_tags_refresh(*, now=None) -> dict[str, dict]:
+    """Refresh every rule tag, each in its own transaction: one bad rule does not hold the
+    others back. Returns {tag: {"added", "removed"} or {"error"}} (see rule_tag_apply); a
+    failed tag keeps its members and ``rule_refreshed_at`` as at its last success."""
+    now = now or timezone.now()
+    return {
+        str(tag): rule_tag_apply(tag=tag, now=now)
+        for tag in Tag.objects.filter(rule__isnull=False).select_related("group").order_by("pk")
+    }

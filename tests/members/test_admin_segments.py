@@ -464,3 +464,32 @@ def test_builder_draws_a_days_input_for_within_next_days():
         "before": "date",
         "nextDefault": 30,
     }
+
+
+def test_a_failing_rule_is_shown_on_the_tag_list_with_its_reason(operator_admin, gold):
+    doomed = factories.TagFactory(name="将删")
+    broken = tag_rule_set(
+        tag=factories.TagFactory(name="坏规则"),
+        tree={"all": [{"field": "tags", "op": "has_any", "value": [doomed.pk]}]},
+    )
+    fine = tag_rule_set(tag=factories.TagFactory(name="好规则"), tree=gold_tree(gold))
+    doomed.delete()
+
+    response = operator_admin.post(
+        TAGS,
+        {"action": "apply_tag_rules", helpers.ACTION_CHECKBOX_NAME: [broken.pk, fine.pk]},
+        follow=True,
+        **EN,
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert any(t.startswith("The rule of “") and "坏规则" in t for t in texts)
+    # Only the rule that worked counts as applied.
+    assert "Applied 1 rule: 0 members tagged, 0 untagged." in texts
+    broken.refresh_from_db()
+    assert broken.rule_error and broken.rule_failed_at
+
+    listing = operator_admin.get(TAGS, **EN).content.decode()
+    assert "rule failing" in listing.lower()
+    page = operator_admin.get(tag_url(broken), **EN).content.decode()
+    assert "rule error" in page.lower()
+    assert broken.rule_error.split(":")[0] in page

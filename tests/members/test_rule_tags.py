@@ -86,6 +86,35 @@ def test_a_rule_broken_later_is_reported_and_the_others_still_run():
     report = rule_tags_task()
     assert "error" in report[str(broken)]
     assert report[str(fine)] == {"added": 1, "removed": 0}
+    # The operator sees why on the tag itself, until the rule is fixed and runs again.
+    broken.refresh_from_db()
+    assert broken.rule_error == report[str(broken)]["error"] and broken.rule_failed_at
+    assert Tag.objects.get(pk=fine.pk).rule_error == ""
+    tag_rule_set(tag=broken, tree=DOUYIN)
+    broken.refresh_from_db()
+    assert (broken.rule_error, broken.rule_failed_at) == ("", None)
+    assert rule_tags_task()[str(broken)] == {"added": 1, "removed": 0}
+
+
+def test_a_rule_that_fails_once_and_then_works_clears_its_error(monkeypatch):
+    from members.services import segments as service
+
+    tag = tag_rule_set(tag=factories.TagFactory(), tree=DOUYIN)
+    factories.MemberFactory(source="douyin")
+    real = service.rule_tag_refresh
+
+    def timeout(**kwargs):
+        raise RuntimeError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(service, "rule_tag_refresh", timeout)
+    assert rule_tags_refresh()[str(tag)] == {
+        "error": "RuntimeError: canceling statement due to statement timeout"
+    }
+    assert "statement timeout" in Tag.objects.get(pk=tag.pk).rule_error
+    monkeypatch.setattr(service, "rule_tag_refresh", real)
+    assert rule_tags_refresh()[str(tag)] == {"added": 1, "removed": 0}
+    tag.refresh_from_db()
+    assert (tag.rule_error, tag.rule_failed_at, tag.rule_added) == ("", None, 1)
 
 
 def test_a_rule_failing_when_it_runs_is_reported_and_later_rule_tags_still_refresh(
