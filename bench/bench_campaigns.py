@@ -166,8 +166,7 @@ def _queue_length(queue: str) -> int:
 
 def main() -> None:
     """Launch a campaign to every bench member, time it to the last send, print the ratios."""
-    harness.require_postgres()
-    harness.ensure_database()
+    harness.ensure_bench_members()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     env = harness.bench_env(
         REDIS_URL=REDIS_URL,

@@ -15,7 +15,6 @@ import os
 
 from bench import harness
 
-MEMBERS = int(os.environ.get("BENCH_MEMBERS", "1000000"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 
 SETUP = """
@@ -58,30 +57,7 @@ def _load() -> str:
 
 def main() -> None:
     """Seed if needed, serve with gunicorn, load with wrk, print figures and ratios."""
-    harness.require_postgres()
-    harness.ensure_database()
-    count = int(
-        harness.manage(
-            "shell",
-            "-c",
-            "from members.models import Member; print(Member.objects.count())",
-            capture=True,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
-    if count < MEMBERS:
-        print(f"seeding {MEMBERS:,} members (once; kept in the bench database)...", flush=True)
-        harness.manage(
-            "seed_demo",
-            "--members",
-            str(MEMBERS),
-            "--seed",
-            "1",
-            "--reset",
-            "--no-events",
-            "--no-progress",
-        )
+    harness.ensure_bench_members()
     info = json.loads(harness.manage("shell", "-c", SETUP, capture=True).strip().splitlines()[-1])
     headers = {"Authorization": f"Api-Key {info['secret']}"}
     print(

@@ -274,8 +274,7 @@ def in_django() -> None:
 
 def main() -> None:
     """Build the forest if needed, measure, print figures and ratios against the CTEs."""
-    harness.require_postgres()
-    harness.ensure_database()
+    harness.ensure_bench_members()
     out = harness.manage("shell", "-c", SNIPPET, capture=True).strip().splitlines()[-1]
     report(json.loads(out))
 

@@ -23,7 +23,6 @@ import os
 
 from bench import harness
 
-MEMBERS = int(os.environ.get("BENCH_MEMBERS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 SETUP_ONLY = os.environ.get("BENCH_SETUP_ONLY") == "1"
 
@@ -91,33 +90,9 @@ print(json.dumps(out))
 """
 
 
-def _member_count() -> int:
-    out = harness.manage(
-        "shell",
-        "-c",
-        "from members.models import Member; print(Member.objects.count())",
-        capture=True,
-    )
-    return int(out.strip().splitlines()[-1])
-
-
 def setup() -> None:
-    """The bench database, migrated and seeded with BENCH_MEMBERS members when it has fewer
-    (the same seed and options as bench_members_api, so the two never reseed each other)."""
-    harness.require_postgres()
-    harness.ensure_database()
-    if _member_count() < MEMBERS:
-        print(f"seeding {MEMBERS:,} members (once; kept in the bench database)...", flush=True)
-        harness.manage(
-            "seed_demo",
-            "--members",
-            str(MEMBERS),
-            "--seed",
-            "1",
-            "--reset",
-            "--no-events",
-            "--no-progress",
-        )
+    """The bench database with its shared members (seeded once when missing)."""
+    harness.ensure_bench_members()
 
 
 def main() -> None:

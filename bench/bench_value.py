@@ -75,8 +75,7 @@ print(json.dumps(out, default=str))
 
 def main() -> None:
     """Time fitting and scoring on the bench database and print figures against targets."""
-    harness.require_postgres()
-    harness.ensure_database()
+    harness.ensure_bench_members()
     out = json.loads(harness.manage("shell", "-c", SNIPPET, capture=True).strip().splitlines()[-1])
     diag = out["fit_diag"]
     print(
