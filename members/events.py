@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Event, Member
 
@@ -43,6 +44,30 @@ class EventKind:
     POINTS_CHANGED = "points.changed"
     COUPON_ISSUED = "coupon.issued"
     COUPON_REDEEMED = "coupon.redeemed"
+
+
+# What the member's timeline calls each kind (admin member page, guide workspace); kinds from
+# other apps show as they are named.
+EVENT_LABELS = {
+    EventKind.MEMBER_CREATED: _("joined"),
+    EventKind.MEMBER_UPDATED: _("profile changed"),
+    EventKind.MEMBER_MERGED: _("merged with another member"),
+    EventKind.TAGGED: _("tagged"),
+    EventKind.UNTAGGED: _("tag removed"),
+    EventKind.GUIDE_ASSIGNED: _("guide assigned"),
+    EventKind.LIFECYCLE_CHANGED: _("lifecycle stage changed"),
+    EventKind.CONSENT_CHANGED: _("consent changed"),
+    EventKind.ORDER_PAID: _("order paid"),
+    EventKind.ORDER_REFUNDED: _("order refunded"),
+    EventKind.POINTS_CHANGED: _("points changed"),
+    EventKind.COUPON_ISSUED: _("coupon issued"),
+    EventKind.COUPON_REDEEMED: _("coupon redeemed"),
+}
+
+
+def event_label(kind: str) -> str:
+    """A timeline's name for an event kind, translated; the kind itself when it has none."""
+    return EVENT_LABELS.get(kind, kind)
 
 
 def event_handler_register(kind: str, handler: EventHandler) -> None:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "groups",
     "referrals",
     "campaigns",
+    "workspace",
 ]
 
 MIDDLEWARE = [

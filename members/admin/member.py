@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, prefetch_related_objects
-from django.db.models.functions import Right
+from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import path
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -23,11 +21,12 @@ from members.admin.member_filters import (
 )
 from members.admin.member_form import MemberForm
 from members.choices import source_channels
-from members.identity import email_mask, id_mask, phone_mask, phone_normalise
+from members.identity import email_mask, id_mask, phone_mask
 from members.models import Member, MemberTag
 from members.selectors import (
     member_should_mask,
     member_unmasked_by_permission,
+    members_search,
     members_visible_to,
 )
 from members.services.audit import unmasked_view_record
@@ -51,19 +50,6 @@ STATS = (
 # Identities and the email address: shown masked to whoever must not see them.
 CONTACT_FIELDS = (*IDENTITY_FIELDS, "email")
 MASKED = {f: f"{f}_masked" for f in CONTACT_FIELDS}
-
-
-def name_search(term: str) -> Q:
-    """Names matching a search term, in a way PostgreSQL's trigram index on UPPER(name)
-    (migration 0010) can serve: three or more characters anywhere in the name; two at its
-    start or end (a surname and a first character, or a given name: 王小美 is found by 王小
-    and by 小美); one at its start (a surname). A shorter substring has no trigram to look
-    up, and would scan the member table."""
-    if len(term) >= 3:
-        return Q(name__icontains=term)
-    if len(term) == 2:
-        return Q(name__istartswith=term) | Q(name__iendswith=term)
-    return Q(name__istartswith=term)
 
 
 def _field_label(name: str):
@@ -186,24 +172,8 @@ class MemberAdmin(BigTableAdmin):
         return filters
 
     def get_search_results(self, request, queryset, search_term):
-        """Every branch is an index scan at a million members (migration 0010): exact look-ups
-        on the unique identity columns, the phone normalised first (138 1234 5678 finds
-        +8613812345678); four digits match the phone's last four (RIGHT(phone, 4), indexed);
-        any other term also matches names (name_search)."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if term.startswith("#") and term[1:].isdigit():
-            return queryset.filter(pk=int(term[1:])), False
-        if len(term) == 4 and term.isdigit():
-            # "尾号 5678": shops find customers by the last four digits, which guides see anyway.
-            return queryset.alias(phone_last4=Right("phone", 4)).filter(phone_last4=term), False
-        condition = Q(unionid=term) | Q(openid=term) | Q(wecom_external_userid=term)
-        try:
-            condition |= Q(phone=phone_normalise(term))
-        except ValidationError:
-            condition |= name_search(term)
-        return queryset.filter(condition), False
+        """The shared search (members.selectors.members_search): index scans only."""
+        return members_search(queryset, search_term), False
 
     @admin.display(description=_field_label("name"), ordering="name")
     def display_name(self, obj):

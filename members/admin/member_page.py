@@ -15,7 +15,7 @@ from django.views.generic import FormView
 from members.admin import import_jobs  # noqa: F401  (registers the job pages)
 from members.admin.member_actions import TagChoiceForm
 from members.choices import ConsentChannel
-from members.events import EventKind
+from members.events import event_label
 from members.models import ImportJob, Member, MemberValue, Tag
 from members.selectors import member_timeline
 from members.services.import_jobs import import_job_create
@@ -26,27 +26,12 @@ PAGE_ROWS = 50
 # Recent jobs listed under the upload form.
 RECENT_IMPORTS = 10
 
-EVENT_LABELS = {
-    EventKind.MEMBER_CREATED: _("joined"),
-    EventKind.MEMBER_UPDATED: _("profile changed"),
-    EventKind.MEMBER_MERGED: _("merged with another member"),
-    EventKind.TAGGED: _("tagged"),
-    EventKind.UNTAGGED: _("tag removed"),
-    EventKind.GUIDE_ASSIGNED: _("guide assigned"),
-    EventKind.CONSENT_CHANGED: _("consent changed"),
-    EventKind.ORDER_PAID: _("order paid"),
-    EventKind.ORDER_REFUNDED: _("order refunded"),
-    EventKind.POINTS_CHANGED: _("points changed"),
-    EventKind.COUPON_ISSUED: _("coupon issued"),
-    EventKind.COUPON_REDEEMED: _("coupon redeemed"),
-}
-
 
 def member_page_context(model_admin, request, member: Member) -> dict:
     """What the member page shows below the form; a bounded query per section."""
     events = list(member_timeline(member=member)[:PAGE_ROWS])
     for event in events:
-        event.label = EVENT_LABELS.get(event.kind, event.kind)
+        event.label = event_label(event.kind)
     labels = dict(ConsentChannel.choices)
     consents = sorted(member.consents.all(), key=lambda c: list(labels).index(c.channel))
     for consent in consents:
