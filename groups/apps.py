@@ -10,8 +10,10 @@ class GroupsConfig(AppConfig):
 
     def ready(self):
         # members never imports groups: this app plugs itself into members' registries.
+        from groups.events import GROUP_EVENT_LABELS
         from groups.segments import register_group_fields
         from groups.services import hooks
+        from members.events import event_label_register
         from members.services.members import member_merge_hook_register
         from members.services.privacy import (
             member_data_copy_hook_register,
@@ -19,6 +21,8 @@ class GroupsConfig(AppConfig):
         )
 
         member_merge_hook_register(hooks.groups_merge)
+        for kind, label in GROUP_EVENT_LABELS.items():
+            event_label_register(kind, label)
         member_erase_hook_register(hooks.groups_erase)
         member_data_copy_hook_register(hooks.groups_data_copy)
         register_group_fields()

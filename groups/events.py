@@ -12,9 +12,20 @@ Data (JSON):
 - ``group.dissolved`` {"group_id", "code_id", "reason": expired|staff, "orders", "revenue"}
 """
 
+from django.utils.translation import gettext_lazy as _
+
 
 class GroupEventKind:
     JOINED = "group.joined"
     LEFT = "group.left"
     DISSOLVING = "group.dissolving"
     DISSOLVED = "group.dissolved"
+
+
+# How the member timeline names them (registered in GroupsConfig.ready()).
+GROUP_EVENT_LABELS = {
+    GroupEventKind.JOINED: _("joined a group"),
+    GroupEventKind.LEFT: _("left a group"),
+    GroupEventKind.DISSOLVING: _("group ending soon"),
+    GroupEventKind.DISSOLVED: _("group dissolved"),
+}

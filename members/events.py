@@ -65,6 +65,12 @@ EVENT_LABELS = {
 }
 
 
+def event_label_register(kind: str, label) -> None:
+    """Name another app's event kind on the timeline (called from its AppConfig.ready(), as
+    members imports no other app); ``label`` is a lazy translation."""
+    EVENT_LABELS[kind] = label
+
+
 def event_label(kind: str) -> str:
     """A timeline's name for an event kind, translated; the kind itself when it has none."""
     return EVENT_LABELS.get(kind, kind)

@@ -10,7 +10,9 @@ class ReferralsConfig(AppConfig):
 
     def ready(self):
         # members never imports referrals: this app plugs itself into members' registries.
-        from members.events import EventKind, event_handler_register
+        from django.utils.translation import gettext_lazy as _
+
+        from members.events import EventKind, event_handler_register, event_label_register
         from members.services.members import member_merge_hook_register
         from members.services.privacy import (
             MEMBER_ERASED,
@@ -21,6 +23,7 @@ class ReferralsConfig(AppConfig):
         from referrals import handlers
         from referrals.segments import register_referral_fields
         from referrals.services import hooks
+        from referrals.services.attach import REFERRAL_ATTACHED
         from referrals.value import referral_index_rows
 
         event_handler_register(EventKind.ORDER_PAID, handlers.on_order_paid)
@@ -31,3 +34,4 @@ class ReferralsConfig(AppConfig):
         member_data_copy_hook_register(hooks.referrals_data_copy)
         register_referral_fields()
         referral_index_register(referral_index_rows)
+        event_label_register(REFERRAL_ATTACHED, _("signed up through a referral"))

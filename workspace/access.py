@@ -9,14 +9,17 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from scrm.api.permissions import is_guide
 
 
 def guide_required(view):
     """Let active shop guides through; send the signed-out to the sign-in page and show
-    everyone else (operators, inactive guides) a page saying where to go instead."""
+    everyone else (operators, inactive guides) a page saying where to go instead. Pages hold
+    customers' data: nothing is kept in a browser's or a proxy's cache."""
 
+    @never_cache
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:

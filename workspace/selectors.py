@@ -62,13 +62,15 @@ def customers_page(user, *, term: str = "", mine: bool = False, before: int | No
     return CustomersPage(customers=rows, next_before=rows[-1].pk if more and rows else None)
 
 
-def customer_for(user, pk: int) -> Member:
+def customer_for(user, pk: int, *, to_show: bool = True) -> Member:
     """The customer ``pk`` if ``user`` may see them, else 404 (never "forbidden": another
-    store's member does not exist for a guide)."""
+    store's member does not exist for a guide). ``to_show=False`` for a write that shows no
+    phone, so no unmasked view is audited."""
     member = get_object_or_404(
         members_visible_to(user).select_related("tier", "guide", "home_store"), pk=pk
     )
-    _show_phones(user, [member], where="workspace.customer")
+    if to_show:
+        _show_phones(user, [member], where="workspace.customer")
     return member
 
 

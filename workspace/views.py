@@ -101,7 +101,7 @@ def customer(request, pk: int):
 def customer_tag(request, pk: int, tag_pk: int):
     """One tap on a tag: put it on the customer, or take it off if they have it. Rule tags
     are the rule's to change; a single-choice group swaps its tag (members.services.tags)."""
-    member = selectors.customer_for(request.user, pk)
+    member = selectors.customer_for(request.user, pk, to_show=False)
     tag = get_object_or_404(Tag.objects.select_related("group"), pk=tag_pk)
     if tag.rule is not None:
         raise Http404  # the page offers no button for it

@@ -287,3 +287,17 @@ def test_the_front_door_sends_guides_to_the_workspace_and_others_to_the_admin(ph
     assert client.get("/")["Location"] == reverse("admin:index")
     client.force_login(operator)
     assert client.get("/")["Location"] == reverse("admin:index")
+
+
+def test_pages_are_not_cached_by_the_browser(phone):
+    assert "no-store" in phone.get(TODAY)["Cache-Control"]
+
+
+def test_other_apps_events_are_named_on_the_timeline(phone, guide):
+    from members.events import event_record
+
+    member = factories.MemberFactory(home_store=guide.store)
+    event_record(member=member, kind="group.joined", data={"group_id": 1})
+    event_record(member=member, kind="referral.attached", data={})
+    html = phone.get(customer_url(member), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "加入社群" in html and "通过推荐注册" in html and "group.joined" not in html
