@@ -28,9 +28,9 @@ class GroupSerializer(serializers.Serializer):
     purpose_label = serializers.CharField(source="get_purpose_display")
     status = serializers.ChoiceField(choices=GroupStatus.choices)
     status_label = serializers.CharField(source="get_status_display")
-    store = serializers.CharField(source="store.code", default=None)
+    store = serializers.CharField(source="store.code", allow_null=True, default=None)
     owner = serializers.IntegerField(source="owner_id", allow_null=True)
-    owner_name = serializers.CharField(source="owner.name", default=None)
+    owner_name = serializers.CharField(source="owner.name", allow_null=True, default=None)
     capacity = serializers.IntegerField()
     member_count = serializers.IntegerField()
     seats_left = serializers.IntegerField()
@@ -119,7 +119,7 @@ class JoinCodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     name = serializers.CharField()
-    store = serializers.CharField(source="store.code", default=None)
+    store = serializers.CharField(source="store.code", allow_null=True, default=None)
     is_active = serializers.BooleanField()
     link = serializers.CharField(help_text=_("What the QR code opens."))
     qr_png = serializers.CharField()
@@ -207,7 +207,7 @@ class MyGroupSerializer(serializers.Serializer):
     name = serializers.CharField(source="group.name")
     purpose = serializers.ChoiceField(source="group.purpose", choices=GroupPurpose.choices)
     purpose_label = serializers.CharField(source="group.get_purpose_display")
-    owner_name = serializers.CharField(source="group.owner.name", default=None)
+    owner_name = serializers.CharField(source="group.owner.name", allow_null=True, default=None)
     invite_link = serializers.CharField(
         source="group.invite_link", help_text=_("The group's QR or link, when staff set it.")
     )
@@ -237,7 +237,7 @@ class BroadcastWriteSerializer(StrictSerializer):
 
 class DeliverySerializer(serializers.Serializer):
     owner = serializers.IntegerField(source="owner_id", allow_null=True)
-    owner_name = serializers.CharField(source="owner.name", default=None)
+    owner_name = serializers.CharField(source="owner.name", allow_null=True, default=None)
     chat_ids = serializers.ListField(child=serializers.CharField())
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     status_label = serializers.CharField(source="get_status_display")

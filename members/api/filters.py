@@ -16,7 +16,17 @@ from drf_spectacular.utils import extend_schema_field
 from members.api.member_page import Equals
 from members.choices import ConsentChannel, ConsentStatus, OrderStatus, source_channels
 from members.identity import phone_normalise
-from members.models import Consent, Guide, Member, MemberTag, Order, Store, Tag, Tier
+from members.models import (
+    Consent,
+    CouponTemplate,
+    Guide,
+    Member,
+    MemberTag,
+    Order,
+    Store,
+    Tag,
+    Tier,
+)
 
 
 class PhoneFormField(forms.CharField):
@@ -207,3 +217,32 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields: list[str] = []
+
+
+class StrictBooleanField(forms.Field):
+    """``true`` / ``false`` (also ``1`` / ``0``); empty means "don't filter"; anything else is
+    an error. django-filter's own boolean field reads an unknown value as "don't filter",
+    so ``?is_active=yes`` would quietly list everything."""
+
+    TRUE, FALSE = ("true", "True", "1"), ("false", "False", "0")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in self.TRUE:
+            return True
+        if value in self.FALSE:
+            return False
+        raise forms.ValidationError(_("Use true or false."), code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class CouponTemplateFilter(django_filters.FilterSet):
+    is_active = StrictBooleanFilter(label=_("active"))
+
+    class Meta:
+        model = CouponTemplate
+        fields = ["is_active"]

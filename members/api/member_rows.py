@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -200,7 +201,10 @@ def render_members(queryset: QuerySet[Member], *, mask: bool) -> list[dict]:
 
     ``queryset`` only selects which members (its ordering and slicing are not kept: pass the
     ids of a page for a page). ``mask`` hides phones, WeChat ids and emails (guides)."""
-    sub_sql, params = queryset.order_by().values("id").query.sql_with_params()
+    try:
+        sub_sql, params = queryset.order_by().values("id").query.sql_with_params()
+    except EmptyResultSet:
+        return []  # e.g. an id beyond bigint: Django knows no row can match
     return render_rows(
         f"{Member._meta.db_table} m WHERE m.id IN ({sub_sql}) ORDER BY m.id DESC",
         params,
@@ -226,7 +230,10 @@ def render_queryset_page(
     if after is not None:
         queryset = queryset.filter(pk__lt=after) if descending else queryset.filter(pk__gt=after)
     ids = queryset.order_by("-pk" if descending else "pk").values("id")[offset : offset + limit]
-    sub_sql, params = ids.query.sql_with_params()
+    try:
+        sub_sql, params = ids.query.sql_with_params()
+    except EmptyResultSet:
+        return []
     return render_rows(
         f"{Member._meta.db_table} m WHERE m.id IN ({sub_sql})"
         f" ORDER BY m.id {'DESC' if descending else 'ASC'}",

@@ -1,8 +1,9 @@
 """OpenAPI bits reused across views."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from scrm.api.schema import ERROR as SCRM_ERROR
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -15,7 +16,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
-ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+# One "Error" component for the whole schema (scrm.api.schema adds it to every operation).
+ERROR = SCRM_ERROR
 
 VALIDATION_ERROR = OpenApiResponse(
     description="Field errors: {field: [message, ...]}, or non_field_errors.",

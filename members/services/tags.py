@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -64,7 +64,11 @@ def tag_resolve(*, ref: str | int) -> Tag:
 
 
 def _member_ids_sql(members: QuerySet[Member]) -> tuple[str, tuple]:
-    sql, params = members.order_by().values("pk").query.sql_with_params()
+    try:
+        sql, params = members.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        # Django proved no member can match (an id beyond bigint): select nothing.
+        return f"SELECT id FROM {Member._meta.db_table} WHERE 1 = 0", ()
     return sql, tuple(params)
 
 

@@ -85,10 +85,10 @@ class RewardSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     kind_label = serializers.CharField(source="get_kind_display")
     points = serializers.IntegerField()
-    coupon = serializers.CharField(source="coupon_template.name", default=None)
+    coupon = serializers.CharField(source="coupon_template.name", allow_null=True, default=None)
     status = serializers.ChoiceField(choices=RewardStatus.choices)
     status_label = serializers.CharField(source="get_status_display")
-    task = serializers.CharField(source="task.name", default=None)
+    task = serializers.CharField(source="task.name", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     granted_at = serializers.DateTimeField(allow_null=True)
 
@@ -102,7 +102,9 @@ class FissionTaskSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     reward_points = serializers.IntegerField()
-    reward_coupon = serializers.CharField(source="reward_coupon.name", default=None)
+    reward_coupon = serializers.CharField(
+        source="reward_coupon.name", allow_null=True, default=None
+    )
     my_count = serializers.IntegerField()
     reached = serializers.BooleanField()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rest_framework.exceptions import NotFound
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 # Keys are 64-bit; a larger position in a hand-made cursor can match nothing.
@@ -18,6 +19,35 @@ class DefaultCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+    def get_page_size(self, request):
+        """``page_size`` a whole number from 1, capped at ``max_page_size``; anything else is
+        a 400 saying so (DRF would quietly serve the default, and a client would never learn
+        its mistake)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = int(raw) if raw.isdigit() else 0
+        if size < 1:
+            raise ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("A whole number from 1 (at most %(max)d are served).")
+                        % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = (
+                    f"Rows per page, default {self.page_size}, at most {self.max_page_size}."
+                )
+        return parameters
 
     def paginate_rows(self, request, fetch: Callable[..., list[dict]]) -> list[dict]:
         """DRF's cursor pagination for a page the caller fetches itself, in one statement.

@@ -1,8 +1,8 @@
 """The v1 API: each app contributes its routes here."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from scrm.api.views import WhoAmIView
+from scrm.api.views import WhoAmIView, api_not_found
 
 urlpatterns = [
     path("whoami/", WhoAmIView.as_view(), name="api-whoami"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("campaigns.api.urls")),
     path("", include("referrals.api.urls")),
     path("", include("groups.api.urls")),
+    # Last: whatever matched nothing above.
+    re_path(r"^", api_not_found),
 ]

@@ -139,3 +139,17 @@ def test_guides_cannot_redeem(guide_api, coupon, member):
     response = guide_api.post(REDEEM, {"code": coupon.code, "order": order.pk}, format="json")
     assert response.status_code == 403
     assert CouponTemplate.objects.get().issued_count == 1
+
+
+def test_coupon_templates_filter_by_active_and_refuse_other_values(operator_api):
+    from tests import factories as f
+
+    active = f.CouponTemplateFactory(is_active=True)
+    f.CouponTemplateFactory(is_active=False)
+    listed = operator_api.get("/api/v1/coupon-templates/", {"is_active": "true"}).json()
+    assert [t["id"] for t in listed["results"]] == [active.pk]
+    response = operator_api.get(
+        "/api/v1/coupon-templates/", {"is_active": "yes"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"is_active": ["Use true or false."]}

@@ -389,3 +389,10 @@ def test_fast_rendering_matches_the_documented_serializer(member, other_member, 
         member_api_queryset(queryset).order_by("-pk"), many=True, context={"mask": mask}
     ).data
     assert render_members(queryset, mask=mask) == [dict(row) for row in reference]
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "abc", "", "null", "2.5"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused(operator_api, size):
+    response = operator_api.get(URL, {"page_size": size}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response.json() == {"page_size": ["A whole number from 1 (at most 200 are served)."]}

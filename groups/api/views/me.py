@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from groups import selectors
 from groups.api.serializers import JoinResultSerializer, JoinSerializer, MyGroupSerializer
@@ -69,7 +70,9 @@ class JoinView(MeGroupsMixin, generics.GenericAPIView):
         return Response(JoinResultSerializer({"joined": joined, "group": membership}).data)
 
 
-class LeaveView(MeGroupsMixin, generics.GenericAPIView):
+class LeaveView(MeGroupsMixin, APIView):
+    # A plain APIView: it has no body to describe (a GenericAPIView without a serializer
+    # fails when an error page is rendered for the browsable API).
     @extend_schema(
         summary="Leave a group",
         description="Leaving a group I already left changes nothing; a group I was never in "

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from members.models import Store, Tier
 
@@ -54,3 +55,10 @@ class TierCodeField(serializers.SlugRelatedField):
         if not kwargs.get("read_only"):
             kwargs.setdefault("queryset", Tier.objects.all())
         super().__init__(slug_field="code", **kwargs)
+
+
+class RequiredBooleanField(serializers.BooleanField):
+    """A yes/no the client must give. DRF reads a boolean missing from a form-encoded body
+    as false; for an answer like consent, silence must be an error, not a "no"."""
+
+    default_empty_html = empty

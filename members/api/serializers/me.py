@@ -14,9 +14,11 @@ class MeSerializer(serializers.ModelSerializer):
     """A member's own profile. Their own phone is shown in full; WeChat ids are left out, the
     mini-program has no use for them."""
 
-    home_store = StoreCodeField(read_only=True)
-    tier = TierCodeField(read_only=True)
-    tier_name = serializers.CharField(source="tier.name", read_only=True, default=None)
+    home_store = StoreCodeField(read_only=True, allow_null=True)
+    tier = TierCodeField(read_only=True, allow_null=True)
+    tier_name = serializers.CharField(
+        source="tier.name", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = Member

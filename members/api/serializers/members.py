@@ -7,7 +7,12 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from members.api.serializers.common import StoreCodeField, StrictSerializer, TierCodeField
+from members.api.serializers.common import (
+    RequiredBooleanField,
+    StoreCodeField,
+    StrictSerializer,
+    TierCodeField,
+)
 from members.choices import ConsentChannel, ConsentStatus, Gender
 from members.identity import email_mask, id_mask, phone_mask
 from members.models import Consent, Event, Guide, Member, MemberTag
@@ -40,8 +45,8 @@ class MemberSerializer(serializers.ModelSerializer):
     This is the documented contract (OpenAPI) and the reference rendering; the endpoints use
     members.api.member_rows.render_members for speed, and a test keeps the two identical."""
 
-    home_store = StoreCodeField(read_only=True)
-    tier = TierCodeField(read_only=True)
+    home_store = StoreCodeField(read_only=True, allow_null=True)
+    tier = TierCodeField(read_only=True, allow_null=True)
     tags = MemberTagSerializer(source="member_tags", many=True, read_only=True)
     consents = serializers.SerializerMethodField()
 
@@ -144,7 +149,7 @@ class ConsentWriteSerializer(StrictSerializer):
     """Grant or withdraw consent for one purpose."""
 
     channel = serializers.ChoiceField(choices=ConsentChannel.choices)
-    granted = serializers.BooleanField()
+    granted = RequiredBooleanField()
     method = serializers.CharField(max_length=50, required=False, allow_blank=True)
 
 

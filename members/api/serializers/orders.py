@@ -14,7 +14,7 @@ from members.selectors import members_visible_to
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    store = StoreCodeField(read_only=True)
+    store = StoreCodeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Order

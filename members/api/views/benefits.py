@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from members.api.base import BENEFITS_WRITE, NewestFirstPagination, ScopedView
 from members.api.errors import service_errors
+from members.api.filters import CouponTemplateFilter
 from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
 from members.api.serializers.benefits import (
     CouponIssueResultSerializer,
@@ -39,7 +40,7 @@ class CouponTemplateViewSet(
     write_scope = BENEFITS_WRITE
     pagination_class = NewestFirstPagination
     lookup_value_regex = r"[0-9]+"
-    filterset_fields = ["is_active"]
+    filterset_class = CouponTemplateFilter
 
     @extend_schema(
         summary="Issue coupons to members",

@@ -169,7 +169,10 @@ class MyFissionTasksView(MeReferralMixin, generics.GenericAPIView):
     serializer_class = FissionTaskSerializer
     pagination_class = None
 
-    @extend_schema(summary="Running fission tasks with my progress")
+    @extend_schema(
+        summary="Running fission tasks with my progress",
+        responses=FissionTaskSerializer(many=True),
+    )
     def get(self, request):
         tasks = list(
             selectors.fission_tasks_running(timezone.now()).select_related("reward_coupon")
@@ -193,7 +196,10 @@ class FissionLeaderboardView(MeReferralMixin, generics.GenericAPIView):
     serializer_class = LeaderSerializer
     pagination_class = None
 
-    @extend_schema(summary="A fission task's leaderboard (names masked)")
+    @extend_schema(
+        summary="A fission task's leaderboard (names masked)",
+        responses=LeaderSerializer(many=True),
+    )
     def get(self, request, task_id: int):
         task = get_object_or_404(FissionTask, pk=task_id, is_active=True)
         me = request.user.member_id

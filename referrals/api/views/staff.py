@@ -12,14 +12,14 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from members.api.base import MemberChildMixin, ScopedView
 from members.api.errors import service_errors
-from members.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
+from members.api.schema import ERROR, IDEMPOTENCY_KEY, IDEMPOTENCY_RESPONSES, VALIDATION_ERROR
 from members.identity import phone_mask
 from members.models import Member
 from members.selectors import member_should_mask, members_visible_to
@@ -188,7 +188,12 @@ class AttachView(ScopedView, generics.GenericAPIView):
     @extend_schema(
         summary="Attach a referral to a new member by code",
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: ReferralResultSerializer, 400: VALIDATION_ERROR, **IDEMPOTENCY_RESPONSES},
+        responses={
+            200: ReferralResultSerializer,
+            400: VALIDATION_ERROR,
+            404: OpenApiResponse(ERROR, description="No such member, or not one of yours."),
+            **IDEMPOTENCY_RESPONSES,
+        },
     )
     def post(self, request):
         return idempotent(request, lambda: self._attach(request))
