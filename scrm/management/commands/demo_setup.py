@@ -73,6 +73,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Loading demo data: {members} members (seed {DEMO_SEED}) ...")
         call_command("seed_demo", members=members, seed=DEMO_SEED, stdout=self.stdout)
         # Apps that build on the members' demo data add theirs, when they have a command.
-        for command in ("seed_referrals_demo", "seed_groups_demo"):
+        for command in ("seed_referrals_demo", "seed_groups_demo", "seed_campaigns_demo"):
             if command in get_commands():
                 call_command(command, seed=DEMO_SEED, stdout=self.stdout)
