@@ -1,7 +1,7 @@
 """python manage.py seed_campaigns_demo: campaigns on top of the members' demo data, through
 the real services. DEBUG only, once.
 
-- "会员日 · 导购问候", launched: a WeCom 1:1 greeting to the first store's members, sent
+- "会员日 · 导购问候", launched: a WeCom 1:1 greeting to the first guide's store, sent
   through their owning guides. The first beat tick of `make run` fans it out and the worker
   hands each guide their messages: they show on the guide workspace's Tasks tab (in quiet
   hours they wait for the morning, as every marketing message does).
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from members.models import Member, Store
+from members.models import Guide, Member
 from members.services.segments import segment_create
 
 GREETING = (
@@ -39,7 +39,10 @@ class Command(BaseCommand):
         if Campaign.objects.exists():
             self.stdout.write("Campaigns exist already: campaigns demo not loaded.")
             return
-        store = Store.objects.filter(is_active=True).order_by("code").first()
+        # The store of the first guide the members' demo prints (guide.sh01.1), so the guide
+        # a new user signs in as has work waiting.
+        guide = Guide.objects.filter(is_active=True, store__is_active=True).order_by("pk").first()
+        store = guide.store if guide else None
         if store is None or not Member.objects.exists():
             self.stdout.write("No stores or members yet: campaigns demo skipped.")
             return
