@@ -6,11 +6,14 @@ query however many filters are combined and never returns a member twice.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_filters.fields import ModelMultipleChoiceField
+from django_filters.fields import IsoDateTimeField, ModelMultipleChoiceField
 from drf_spectacular.utils import extend_schema_field
 
 from members.api.member_page import Equals
@@ -27,6 +30,21 @@ from members.models import (
     Tag,
     Tier,
 )
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, turned to UTC before it reaches the database: Python accepts offsets
+    up to ±23:59, PostgreSQL only up to ±15:59 (a far offset was a 500 there)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is not None and timezone.is_aware(moment):
+            moment = moment.astimezone(UTC)
+        return moment
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class PhoneFormField(forms.CharField):
@@ -110,16 +128,16 @@ class MemberFilter(django_filters.FilterSet):
         method="filter_consent",
         help_text=_("Only members who granted consent on this channel."),
     )
-    last_purchase_after = django_filters.IsoDateTimeFilter(
+    last_purchase_after = UtcDateTimeFilter(
         field_name="last_purchase_at", lookup_expr="gte", help_text=_("Last purchase at or after.")
     )
-    last_purchase_before = django_filters.IsoDateTimeFilter(
+    last_purchase_before = UtcDateTimeFilter(
         field_name="last_purchase_at", lookup_expr="lt", help_text=_("Last purchase before.")
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text=_("Joined at or after.")
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text=_("Joined before.")
     )
 
@@ -207,10 +225,10 @@ class OrderFilter(django_filters.FilterSet):
     source = django_filters.CharFilter(help_text=_("Order source, exact."))
     external_id = django_filters.CharFilter(help_text=_("External id, exact."))
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
-    paid_after = django_filters.IsoDateTimeFilter(
+    paid_after = UtcDateTimeFilter(
         field_name="paid_at", lookup_expr="gte", help_text=_("Paid at or after.")
     )
-    paid_before = django_filters.IsoDateTimeFilter(
+    paid_before = UtcDateTimeFilter(
         field_name="paid_at", lookup_expr="lt", help_text=_("Paid before.")
     )
 

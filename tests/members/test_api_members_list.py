@@ -368,3 +368,11 @@ def test_statistics_and_codes_are_read_from_the_database(monkeypatch, store):
     assert member_page._share(Equals("tier_id", "none", "members_tier")) == 0.0
     where = [Equals("home_store_id", store.pk), Equals("tier_id", "gold", "members_tier")]
     assert member_page._walked(where) == "tier_id"
+
+
+def test_a_time_filter_with_a_far_offset_is_read_in_utc(operator_api):
+    # +23:41 is a valid ISO 8601 offset that PostgreSQL cannot take as it is.
+    response = operator_api.get(
+        "/api/v1/members/", {"created_before": "2099-11-11T21:31:30-23:41"}
+    )
+    assert response.status_code == 200
