@@ -30,6 +30,20 @@ from members.models import (
     Tag,
     Tier,
 )
+from members.segments.fields import ID_MAX
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": ID_MAX})
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number that fits a 64-bit key (anything else is a 400, where an
+    enormous number was a 500 when the database could not bind it)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
 
 
 class UtcDateTimeField(IsoDateTimeField):
@@ -218,7 +232,7 @@ def member_filter_conditions(filters: dict[str, object]) -> list[Equals]:
 class OrderFilter(django_filters.FilterSet):
     """Filters of the order list."""
 
-    member = django_filters.NumberFilter(field_name="member_id", help_text=_("Member id."))
+    member = IdFilter(field_name="member_id", help_text=_("Member id."))
     store = django_filters.ModelChoiceFilter(
         queryset=Store.objects.all(), to_field_name="code", help_text=_("Store code.")
     )

@@ -225,3 +225,10 @@ def test_order_list_filters(operator_api, member, other_member, store):
 def test_member_token_cannot_use_the_orders_endpoint(member_api, member):
     assert member_api.get(URL).status_code == 403
     assert member_api.post(URL, order_body(member), format="json").status_code == 403
+
+
+@pytest.mark.parametrize("member", ["-2.3672002005429912e+67", "99999999999999999999", "1.5", "x"])
+def test_the_order_list_refuses_a_member_id_that_is_not_one(operator_api, member):
+    response = operator_api.get("/api/v1/orders/", {"member": member})
+    assert response.status_code == 400
+    assert list(response.json()) == ["member"]
