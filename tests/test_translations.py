@@ -4,7 +4,11 @@ compilemessages would ship English, or stale Chinese, to users)."""
 
 import ast
 import gettext
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,42 @@ def test_the_parser_reads_what_it_checks(tmp_path):
         ("%(n)d member", 0): "%(n)d 位会员",
     }
     assert untranslated == ["missing"]
+
+
+APPS = ("members", "groups", "referrals", "campaigns", "workspace", "scrm")
+
+
+@pytest.mark.skipif(not shutil.which("xgettext"), reason="needs GNU gettext (xgettext)")
+def test_every_message_in_the_code_is_in_a_catalogue(tmp_path):
+    """Extract the messages afresh (makemessages on a copy of the code) and find each one,
+    translated, in the catalogue Django will read it from: a string added without running
+    makemessages would otherwise reach zh-hans users in English."""
+    copy = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mo")
+    for app in APPS:
+        shutil.copytree(ROOT / app, copy / app, ignore=ignore)
+    shutil.copytree(ROOT / "locale", copy / "locale", ignore=ignore)
+    shutil.copy(ROOT / "manage.py", copy / "manage.py")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "scrm.settings", "PYTHONPATH": str(copy)}
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--no-obsolete"],
+        cwd=copy,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    fresh_catalogues = sorted(copy.glob("*/zh_Hans/LC_MESSAGES/django.po")) + sorted(
+        copy.glob("*/locale/zh_Hans/LC_MESSAGES/django.po")
+    )
+    assert len(fresh_catalogues) == len(CATALOGUES)
+    missing = {}
+    for fresh in fresh_catalogues:
+        # The copy started from our catalogues, so whatever the fresh extraction leaves
+        # untranslated or only fuzzily matched is a message our catalogues lack.
+        text = fresh.read_text(encoding="utf-8")
+        catalogue, untranslated = _po_catalogue(fresh)
+        assert len(catalogue) > 100, fresh  # the extraction did run
+        fuzzy = [b for b in text.split("\n\n") if "#, fuzzy" in b]
+        if untranslated or fuzzy:
+            missing[str(fresh.relative_to(copy))] = untranslated + fuzzy
+    assert not missing
