@@ -75,6 +75,34 @@ def remove_redis_queue(queue_name: str) -> None:
         pass
 
 
+def worker_start(
+    *, env: dict, queue: str, hostname: str, log, loglevel: str = "WARNING"
+) -> subprocess.Popen:
+    """A real Celery worker process on one queue (solo pool, no cluster chatter, which only
+    slows start-up), writing its output to ``log``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "scrm",
+            "worker",
+            "--pool=solo",
+            f"--loglevel={loglevel}",
+            f"--queues={queue}",
+            f"--hostname={hostname}",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def stop(process: subprocess.Popen) -> None:
     """Warm shutdown, then kill if the worker does not leave in time."""
     if process.poll() is None:
@@ -108,25 +136,9 @@ def test_worker_runs_the_heartbeat_task(transactional_db, tmp_path):
             heartbeat.apply_async(queue=queue_name, producer=producer)
 
     log_path = tmp_path / "worker.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "scrm",
-        "worker",
-        "--pool=solo",
-        "--loglevel=INFO",
-        f"--queues={queue_name}",
-        f"--hostname={nodename}",
-        # Cluster chatter only slows start-up; one worker needs none of it.
-        "--without-mingle",
-        "--without-gossip",
-        "--without-heartbeat",
-    ]
     with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        worker = worker_start(
+            env=env, queue=queue_name, hostname=nodename, log=log, loglevel="INFO"
         )
     try:
         deadline = time.monotonic() + WAIT_SECONDS

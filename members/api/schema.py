@@ -3,7 +3,8 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-from scrm.api.schema import ERROR as SCRM_ERROR
+# One "Error" component for the whole schema (scrm.api.schema adds it to every operation).
+from scrm.api.schema import ERROR  # noqa: F401  (imported from here by the apps' views)
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -16,8 +17,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
-# One "Error" component for the whole schema (scrm.api.schema adds it to every operation).
-ERROR = SCRM_ERROR
 
 VALIDATION_ERROR = OpenApiResponse(
     description="Field errors: {field: [message, ...]}, or non_field_errors.",

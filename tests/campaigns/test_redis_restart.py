@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -27,7 +26,7 @@ from campaigns.services.fanout import run_fan_out, runs_start_due
 from members.models import Member
 from scrm.celery import app as celery_app
 from tests.campaigns.test_worker_kill import Provider
-from tests.test_worker import PROJECT_ROOT, stop, worker_database_url
+from tests.test_worker import stop, worker_database_url, worker_start
 
 pytestmark = pytest.mark.worker
 
@@ -122,26 +121,8 @@ def test_a_redis_restart_mid_campaign_loses_no_member_and_doubles_none(
     log = (tmp_path / "worker.log").open("w")
 
     def start_worker() -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scrm",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                f"--queues={queue_name}",
-                f"--hostname=redis-restart-{queue_name}@localhost",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        return worker_start(
+            env=env, queue=queue_name, hostname=f"redis-restart-{queue_name}@localhost", log=log
         )
 
     crashes: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,11 +27,11 @@ from campaigns.services.fanout import run_fan_out, runs_start_due
 from members.models import Member
 from scrm.celery import app as celery_app
 from tests.test_worker import (
-    PROJECT_ROOT,
     filesystem_broker_options,
     remove_redis_queue,
     stop,
     worker_database_url,
+    worker_start,
 )
 
 pytestmark = pytest.mark.worker
@@ -127,26 +126,8 @@ def test_sigkill_mid_campaign_sends_each_member_once(transactional_db, tmp_path,
 
     def start_worker(name: str) -> subprocess.Popen:
         log = (tmp_path / f"{name}.log").open("w")
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scrm",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                f"--queues={queue_name}",
-                f"--hostname={name}-{run_id}@localhost",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        return worker_start(
+            env=env, queue=queue_name, hostname=f"{name}-{run_id}@localhost", log=log
         )
 
     def sent() -> int:
